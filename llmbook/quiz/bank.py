@@ -1,0 +1,409 @@
+"""問題バンク (章ごとの YAML ファイル) を読み込み、検証する。
+
+問題バンクは 1 章 1 ファイル (``llmbook/quiz/banks/<章>.yaml``)。読み込むたびに検証し、
+形がおかしければ「どのファイルの、どの問題の、どのフィールドか」を日本語で示す
+:class:`BankError` を出す。カーネル上のウィジェットも、Web サイトの静的 HTML も、
+ここで検証した同じデータから作る。
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "BankError",
+    "Bank",
+    "Quiz",
+    "QUESTION_TYPES",
+    "AUTO_TYPES",
+    "load_bank",
+    "load_bank_file",
+    "load_glossary",
+    "bank_dir",
+    "available_chapters",
+]
+
+BANK_DIR = Path(__file__).parent / "banks"
+GLOSSARY_PATH = Path(__file__).resolve().parent.parent / "data" / "glossary.yaml"
+
+#: 問題の種類。essay は自己採点、code はカーネルでだけ採点できる。
+QUESTION_TYPES = ("single", "multi", "numeric", "short", "matching", "ordering", "essay", "code")
+#: 自動採点される種類 (essay 以外)。
+AUTO_TYPES = ("single", "multi", "numeric", "short", "matching", "ordering", "code")
+
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_COMMON = {"id", "type", "prompt", "explanation", "ref"}
+_FIELDS = {
+    "single": _COMMON | {"choices"},
+    "multi": _COMMON | {"choices"},
+    "numeric": _COMMON | {"answer", "tolerance", "unit"},
+    "short": _COMMON | {"answers", "placeholder"},
+    "matching": _COMMON | {"pairs", "left_label", "right_label"},
+    "ordering": _COMMON | {"items"},
+    "essay": _COMMON | {"model_answer", "key_ideas"},
+    "code": _COMMON | {"function_name", "starter", "checker", "hint", "solution"},
+}
+_CHOICE_FIELDS = {"text", "correct", "why"}
+#: 1 つの文字列フィールドの長さの上限 (壊れたバンクや巨大な文字列から守る)。
+MAX_TEXT = 5000
+
+
+class BankError(ValueError):
+    """問題バンクの形がおかしい。メッセージはファイル・問題 id・フィールドを名指しする。"""
+
+    def __init__(self, file: str | Path, qid: str | None, field_name: str | None, message: str):
+        self.file = str(file)
+        self.qid = qid
+        self.field = field_name
+        where = f"{self.file}"
+        if qid:
+            where += f" の問題 '{qid}'"
+        if field_name:
+            where += f" のフィールド '{field_name}'"
+        super().__init__(f"問題バンクの誤り: {where}: {message}")
+
+
+@dataclass
+class Quiz:
+    """小テスト 1 つ (章の中の 1 か所に表示される問題のまとまり)。"""
+
+    chapter: str
+    id: str
+    title: str
+    questions: list[dict[str, Any]]
+    intro: str = ""
+
+    def question(self, qid: str) -> dict[str, Any]:
+        for q in self.questions:
+            if q["id"] == qid:
+                return q
+        raise KeyError(f"小テスト '{self.id}' に問題 '{qid}' はありません")
+
+
+@dataclass
+class Bank:
+    """1 章分の問題バンク。"""
+
+    chapter: str
+    title: str
+    path: Path
+    quizzes: list[Quiz] = field(default_factory=list)
+
+    def quiz(self, quiz_id: str) -> Quiz:
+        for q in self.quizzes:
+            if q.id == quiz_id:
+                return q
+        ids = ", ".join(q.id for q in self.quizzes)
+        raise KeyError(f"{self.path.name} に小テスト '{quiz_id}' はありません (あるもの: {ids})")
+
+
+def bank_dir() -> Path:
+    return BANK_DIR
+
+
+def available_chapters() -> list[str]:
+    return sorted(p.stem for p in BANK_DIR.glob("*.yaml"))
+
+
+# ---------------------------------------------------------------- 小さな検証関数
+
+
+def _str(file, qid, name, value, *, allow_empty=False) -> str:
+    if not isinstance(value, str):
+        raise BankError(file, qid, name, f"文字列が必要です (実際の型: {type(value).__name__})")
+    if not allow_empty and not value.strip():
+        raise BankError(file, qid, name, "空の文字列です")
+    if len(value) > MAX_TEXT:
+        raise BankError(file, qid, name, f"長すぎます ({len(value)} 文字、上限 {MAX_TEXT})")
+    return value
+
+
+def _num(file, qid, name, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BankError(file, qid, name, f"数値が必要です (実際の値: {value!r})")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise BankError(file, qid, name, "有限の数値が必要です")
+    return float(value)
+
+
+def _list(file, qid, name, value, *, min_len=1, max_len=50) -> list:
+    if not isinstance(value, list):
+        raise BankError(file, qid, name, f"リストが必要です (実際の型: {type(value).__name__})")
+    if not (min_len <= len(value) <= max_len):
+        raise BankError(file, qid, name, f"要素数は {min_len}〜{max_len} 個にしてください (実際: {len(value)} 個)")
+    return value
+
+
+def display_order(key: str, n: int) -> list[int]:
+    """問題 id から決まる、正解の並びとは必ず違う表示順 (n ≥ 2)。Python と JS で同じ順を使う。"""
+    if n < 2:
+        return list(range(n))
+    seed = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big")
+    order = list(range(n))
+    # 決定的な Fisher–Yates (線形合同法の乱数)
+    state = seed
+    for i in range(n - 1, 0, -1):
+        state = (state * 6364136223846793005 + 1442695040888963407) % (1 << 64)
+        j = state % (i + 1)
+        order[i], order[j] = order[j], order[i]
+    if order == list(range(n)):
+        order = order[1:] + order[:1]
+    return order
+
+
+def _validate_question(file, raw: Any, seen: set[str]) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise BankError(file, None, None, f"問題は辞書 (キー: 値) で書いてください (実際: {raw!r:.80})")
+    qid = raw.get("id")
+    if not isinstance(qid, str) or not _ID_RE.match(qid):
+        raise BankError(file, str(qid) if qid is not None else None, "id",
+                        "英小文字・数字・- _ だけの id が必要です")
+    if qid in seen:
+        raise BankError(file, qid, "id", "同じ id の問題が 2 つあります")
+    seen.add(qid)
+    qtype = raw.get("type")
+    if qtype not in QUESTION_TYPES:
+        raise BankError(file, qid, "type", f"'{qtype}' は使えません。使える種類: {', '.join(QUESTION_TYPES)}")
+    unknown = set(raw) - _FIELDS[qtype]
+    if unknown:
+        raise BankError(file, qid, sorted(unknown)[0],
+                        f"種類 {qtype} の問題にはないフィールドです (書き間違い?)。使えるもの: {', '.join(sorted(_FIELDS[qtype]))}")
+    q: dict[str, Any] = {"id": qid, "type": qtype, "prompt": _str(file, qid, "prompt", raw.get("prompt"))}
+    q["explanation"] = _str(file, qid, "explanation", raw.get("explanation", ""), allow_empty=True)
+    if "ref" in raw:
+        q["ref"] = _str(file, qid, "ref", raw["ref"])
+
+    if qtype in ("single", "multi"):
+        choices = _list(file, qid, "choices", raw.get("choices"), min_len=2, max_len=10)
+        out = []
+        for i, c in enumerate(choices):
+            name = f"choices[{i}]"
+            if not isinstance(c, dict):
+                raise BankError(file, qid, name, "選択肢は text / correct / why を持つ辞書にしてください")
+            extra = set(c) - _CHOICE_FIELDS
+            if extra:
+                raise BankError(file, qid, f"{name}.{sorted(extra)[0]}", "選択肢にないフィールドです")
+            correct = c.get("correct", False)
+            if not isinstance(correct, bool):
+                raise BankError(file, qid, f"{name}.correct", "true か false で書いてください")
+            out.append({
+                "text": _str(file, qid, f"{name}.text", c.get("text")),
+                "correct": correct,
+                "why": _str(file, qid, f"{name}.why", c.get("why")),
+            })
+        n_correct = sum(c["correct"] for c in out)
+        if qtype == "single" and n_correct != 1:
+            raise BankError(file, qid, "choices", f"単一選択の正解はちょうど 1 つにしてください (実際: {n_correct} 個)")
+        if qtype == "multi" and n_correct < 1:
+            raise BankError(file, qid, "choices", "複数選択には正解が少なくとも 1 つ必要です")
+        q["choices"] = out
+    elif qtype == "numeric":
+        q["answer"] = _num(file, qid, "answer", raw.get("answer"))
+        tol = _num(file, qid, "tolerance", raw.get("tolerance", 0))
+        if tol < 0:
+            raise BankError(file, qid, "tolerance", "許容誤差は 0 以上にしてください")
+        q["tolerance"] = tol
+        q["unit"] = _str(file, qid, "unit", raw.get("unit", ""), allow_empty=True)
+    elif qtype == "short":
+        from .grading import normalize_text
+
+        answers = _list(file, qid, "answers", raw.get("answers"), max_len=30)
+        q["answers"] = [_str(file, qid, f"answers[{i}]", a) for i, a in enumerate(answers)]
+        if any(not normalize_text(a) for a in q["answers"]):
+            raise BankError(file, qid, "answers", "正規化すると空になる答えがあります")
+        q["placeholder"] = _str(file, qid, "placeholder", raw.get("placeholder", ""), allow_empty=True)
+    elif qtype == "matching":
+        pairs = _list(file, qid, "pairs", raw.get("pairs"), min_len=2, max_len=12)
+        out = []
+        for i, p in enumerate(pairs):
+            if not isinstance(p, dict) or set(p) != {"left", "right"}:
+                raise BankError(file, qid, f"pairs[{i}]", "left と right だけを持つ辞書にしてください")
+            out.append({"left": _str(file, qid, f"pairs[{i}].left", p["left"]),
+                        "right": _str(file, qid, f"pairs[{i}].right", p["right"])})
+        rights = [p["right"] for p in out]
+        if len(set(rights)) != len(rights):
+            raise BankError(file, qid, "pairs", "right に同じ文字列が 2 回あります (どちらが正解か決まりません)")
+        q["pairs"] = out
+        q["left_label"] = _str(file, qid, "left_label", raw.get("left_label", "用語"))
+        q["right_label"] = _str(file, qid, "right_label", raw.get("right_label", "説明"))
+        q["order"] = display_order(f"{file}/{qid}", len(out))
+    elif qtype == "ordering":
+        items = _list(file, qid, "items", raw.get("items"), min_len=2, max_len=12)
+        q["items"] = [_str(file, qid, f"items[{i}]", it) for i, it in enumerate(items)]
+        if len(set(q["items"])) != len(q["items"]):
+            raise BankError(file, qid, "items", "同じ項目が 2 回あります")
+        q["order"] = display_order(f"{file}/{qid}", len(q["items"]))
+    elif qtype == "essay":
+        q["model_answer"] = _str(file, qid, "model_answer", raw.get("model_answer"))
+        ideas = _list(file, qid, "key_ideas", raw.get("key_ideas"), min_len=3, max_len=5)
+        q["key_ideas"] = [_str(file, qid, f"key_ideas[{i}]", k) for i, k in enumerate(ideas)]
+    elif qtype == "code":
+        name = _str(file, qid, "function_name", raw.get("function_name"))
+        if not name.isidentifier():
+            raise BankError(file, qid, "function_name", f"'{name}' は Python の関数名として使えません")
+        q["function_name"] = name
+        q["starter"] = _str(file, qid, "starter", raw.get("starter"))
+        q["hint"] = _str(file, qid, "hint", raw.get("hint"))
+        q["solution"] = _str(file, qid, "solution", raw.get("solution"))
+        checker = _str(file, qid, "checker", raw.get("checker"))
+        mod_name, _, func_name = checker.partition(":")
+        try:
+            fn = getattr(importlib.import_module(mod_name), func_name)
+        except Exception as exc:  # noqa: BLE001 - どんな失敗でもバンクの誤りとして報告する
+            raise BankError(file, qid, "checker", f"採点関数 '{checker}' を読み込めません ({exc})") from None
+        if not callable(fn):
+            raise BankError(file, qid, "checker", f"'{checker}' は関数ではありません")
+        q["checker"] = checker
+    return q
+
+
+# ---------------------------------------------------------------- 用語集
+
+
+def load_glossary(path: str | Path | None = None) -> list[dict[str, Any]]:
+    """用語集 (``llmbook/data/glossary.yaml``) を読み、検証して返す (A-6 §1 で使う)。"""
+    path = Path(path) if path else GLOSSARY_PATH
+    data = _read_yaml(path)
+    terms = data.get("terms") if isinstance(data, dict) else None
+    terms = _list(path, None, "terms", terms, min_len=1, max_len=200)
+    seen: set[str] = set()
+    out = []
+    for i, t in enumerate(terms):
+        if not isinstance(t, dict):
+            raise BankError(path, None, f"terms[{i}]", "用語は辞書で書いてください")
+        tid = t.get("id")
+        if not isinstance(tid, str) or not _ID_RE.match(tid) or tid in seen:
+            raise BankError(path, str(tid), "id", "重複しない英小文字の id が必要です")
+        seen.add(tid)
+        allowed = {"id", "en", "ja", "aliases", "category", "chapter", "definition"}
+        extra = set(t) - allowed
+        if extra:
+            raise BankError(path, tid, sorted(extra)[0], "用語にないフィールドです")
+        entry = {k: _str(path, tid, k, t.get(k)) for k in ("en", "ja", "category", "chapter", "definition")}
+        aliases = t.get("aliases", [])
+        entry["aliases"] = [_str(path, tid, "aliases", a) for a in _list(path, tid, "aliases", aliases, min_len=0)]
+        entry["id"] = tid
+        for name in (entry["ja"], entry["en"]):
+            if name.lower() in entry["definition"].lower():
+                raise BankError(path, tid, "definition",
+                                f"定義の中に用語そのもの「{name}」が入っています (定義→用語の問題が成り立ちません)")
+        out.append(entry)
+    return out
+
+
+def _glossary_quizzes(file, spec: dict, chapter: str) -> list[Quiz]:
+    """``generate: glossary`` から、用語→定義 (対応づけ) と 定義→用語 (記述) の小テストを作る。"""
+    terms = load_glossary()
+    categories: list[str] = []
+    for t in terms:
+        if t["category"] not in categories:
+            categories.append(t["category"])
+    base = spec["id"]
+    match_qs = []
+    for ci, cat in enumerate(categories):
+        group = [t for t in terms if t["category"] == cat]
+        match_qs.append(_validate_question(file, {
+            "id": f"{base}-match-{ci + 1}",
+            "type": "matching",
+            "prompt": f"【{cat}】それぞれの用語に合う説明を選んでください。",
+            "left_label": "用語",
+            "right_label": "説明",
+            "pairs": [{"left": f"{t['ja']} ({t['en']})", "right": t["definition"]} for t in group],
+            "explanation": "用語集の定義と照らし合わせて確認しましょう。",
+        }, set()))
+    short_qs = []
+    for t in terms:
+        answers = [t["ja"], t["en"], *t["aliases"]]
+        short_qs.append(_validate_question(file, {
+            "id": f"{base}-term-{t['id']}",
+            "type": "short",
+            "prompt": f"次の説明に当たる用語は何ですか (日本語でも英語でも可)。\n{t['definition']}",
+            "answers": answers,
+            "placeholder": "用語を入力",
+            "explanation": f"正解は「{t['ja']}」({t['en']})。{t['chapter']} で扱います。",
+        }, set()))
+    return [
+        Quiz(chapter, f"{base}-t2d", f"{spec.get('title', '用語集')}: 用語 → 定義", match_qs,
+             intro="用語ごとに、合う説明をプルダウンから選びます。"),
+        Quiz(chapter, f"{base}-d2t", f"{spec.get('title', '用語集')}: 定義 → 用語", short_qs,
+             intro="説明を読んで、用語を日本語か英語で入力します (全角・半角、カタカナ・英語の表記ゆれは同じものとして扱います)。"),
+    ]
+
+
+# ---------------------------------------------------------------- 読み込み
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BankError(path, None, None, "ファイルが見つかりません") from None
+    except UnicodeDecodeError:
+        raise BankError(path, None, None, "UTF-8 で読めません。UTF-8 で保存し直してください") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" ({mark.line + 1} 行目付近)" if mark is not None else ""
+        raise BankError(path, None, None, f"YAML として読めません{where}: {getattr(exc, 'problem', exc)}") from None
+
+
+def load_bank_file(path: str | Path) -> Bank:
+    """任意のパスの問題バンクを読み、検証して :class:`Bank` を返す。"""
+    path = Path(path)
+    data = _read_yaml(path)
+    if not isinstance(data, dict):
+        raise BankError(path, None, None, "最上位は chapter / title / quizzes を持つ辞書にしてください")
+    extra = set(data) - {"chapter", "title", "quizzes"}
+    if extra:
+        raise BankError(path, None, sorted(extra)[0], "最上位にないフィールドです")
+    chapter = _str(path, None, "chapter", data.get("chapter"))
+    title = _str(path, None, "title", data.get("title"))
+    quizzes_raw = _list(path, None, "quizzes", data.get("quizzes"), min_len=1, max_len=100)
+    bank = Bank(chapter=chapter, title=title, path=path)
+    seen_q: set[str] = set()
+    seen_quiz: set[str] = set()
+    for i, spec in enumerate(quizzes_raw):
+        if not isinstance(spec, dict):
+            raise BankError(path, None, f"quizzes[{i}]", "小テストは辞書で書いてください")
+        qzid = spec.get("id")
+        if not isinstance(qzid, str) or not _ID_RE.match(qzid):
+            raise BankError(path, str(qzid), f"quizzes[{i}].id", "英小文字・数字・- _ だけの id が必要です")
+        extra = set(spec) - {"id", "title", "intro", "questions", "generate"}
+        if extra:
+            raise BankError(path, qzid, sorted(extra)[0], "小テストにないフィールドです")
+        if "generate" in spec:
+            if spec["generate"] != "glossary":
+                raise BankError(path, qzid, "generate", "使えるのは 'glossary' だけです")
+            generated = _glossary_quizzes(path, spec, chapter)
+        else:
+            title_q = _str(path, qzid, "title", spec.get("title"))
+            raw_qs = _list(path, qzid, "questions", spec.get("questions"), min_len=1, max_len=60)
+            qs = [_validate_question(path, copy.deepcopy(r), seen_q) for r in raw_qs]
+            generated = [Quiz(chapter, qzid, title_q, qs,
+                              intro=_str(path, qzid, "intro", spec.get("intro", ""), allow_empty=True))]
+        for qz in generated:
+            if qz.id in seen_quiz:
+                raise BankError(path, qz.id, "id", "同じ id の小テストが 2 つあります")
+            seen_quiz.add(qz.id)
+            bank.quizzes.append(qz)
+    return bank
+
+
+_CACHE: dict[str, Bank] = {}
+
+
+def load_bank(chapter: str, *, reload: bool = False) -> Bank:
+    """章の問題バンク (例: ``"a6"``) を読む。同じ章は一度だけ読み込む。"""
+    if not isinstance(chapter, str) or not _ID_RE.match(chapter):
+        raise BankError(BANK_DIR / f"{chapter}.yaml", None, None, f"章の名前 {chapter!r} が正しくありません (例: 'a6')")
+    if reload or chapter not in _CACHE:
+        _CACHE[chapter] = load_bank_file(BANK_DIR / f"{chapter}.yaml")
+    return _CACHE[chapter]

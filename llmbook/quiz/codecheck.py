@@ -1,0 +1,200 @@
+"""コード課題の採点 (カーネルの中だけで動く)。
+
+採点関数は、読者が書いた関数そのものを受け取り、小さな乱数入力 (seed 固定) で
+参照実装と比べ、性質のチェックも行う。読者のコードが例外を出しても、形・dtype・
+デバイスが違っても、NaN を返しても、カーネルは止めずに日本語で理由を返す。
+"""
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import signal
+import threading
+import traceback
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Sequence
+
+import torch
+
+from .grading import Result
+
+__all__ = ["grade_code", "Case", "check_against_reference", "describe_value", "CodeTimeout"]
+
+#: 1 ケースの実行時間の上限 (秒)。無限ループでもカーネルが戻ってくるように。
+TIME_LIMIT = 5.0
+
+
+class CodeTimeout(Exception):
+    """読者のコードが時間の上限を超えた。"""
+
+
+class Case:
+    """採点の 1 ケース: 説明、引数、キーワード引数。"""
+
+    def __init__(self, label: str, *args: Any, **kwargs: Any):
+        self.label = label
+        self.args = args
+        self.kwargs = kwargs
+
+    def cloned(self) -> tuple[tuple, dict]:
+        clone = lambda x: x.clone() if isinstance(x, torch.Tensor) else x  # noqa: E731
+        return tuple(clone(a) for a in self.args), {k: clone(v) for k, v in self.kwargs.items()}
+
+
+@contextmanager
+def _time_limit(seconds: float):
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def _raise(signum, frame):  # noqa: ARG001
+        raise CodeTimeout()
+
+    old = signal.signal(signal.SIGALRM, _raise)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def describe_value(x: Any) -> str:
+    """値を短く日本語で説明する (形・dtype・デバイス)。"""
+    if isinstance(x, torch.Tensor):
+        return f"Tensor(形 {tuple(x.shape)}, dtype {x.dtype}, デバイス {x.device.type})"
+    if x is None:
+        return "None (return を書き忘れていませんか?)"
+    return f"{type(x).__name__} 型の値 {x!r:.60}"
+
+
+def _user_error(exc: BaseException) -> str:
+    """読者のコードが出した例外を、どの行かが分かる 1〜2 行にまとめる。"""
+    tb = traceback.extract_tb(exc.__traceback__)
+    skip = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.path.dirname(torch.__file__))
+    user = [f for f in tb if not os.path.abspath(f.filename).startswith(skip)]
+    where = ""
+    if user:
+        last = user[-1]
+        where = f" ({last.name} の {last.lineno} 行目: {last.line})" if last.line else f" ({last.name} の {last.lineno} 行目)"
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _compare(got: Any, expected: Any, atol: float, rtol: float) -> str | None:
+    """一致しなければ理由 (日本語) を返す。"""
+    if isinstance(expected, torch.Tensor):
+        if not isinstance(got, torch.Tensor):
+            return f"Tensor を返すはずが {describe_value(got)} でした。"
+        if got.shape != expected.shape:
+            return f"形が違います: 期待 {tuple(expected.shape)}、あなたの出力 {tuple(got.shape)}。"
+        if got.dtype != expected.dtype:
+            return f"dtype が違います: 期待 {expected.dtype}、あなたの出力 {got.dtype}。"
+        if got.device != expected.device:
+            return f"デバイスが違います: 期待 {expected.device}、あなたの出力 {got.device} (入力と同じデバイスで計算しましょう)。"
+        if got.is_floating_point() and torch.isnan(got).any():
+            return "出力に NaN が含まれています (0 での割り算や、-inf だけの行の softmax などを疑いましょう)。"
+        if got.is_floating_point():
+            if not torch.allclose(got, expected, atol=atol, rtol=rtol):
+                err = (got - expected).abs().max().item()
+                return f"値が参照実装と合いません (最大の差 {err:.3g}、許容 {atol:g})。"
+        elif not torch.equal(got, expected):
+            wrong = (got != expected).sum().item()
+            return f"値が {wrong} 個の要素で参照実装と違います。"
+        return None
+    if isinstance(expected, (int, float)) and not isinstance(expected, bool):
+        if isinstance(got, torch.Tensor) and got.numel() == 1:
+            got = got.item()
+        if isinstance(got, bool) or not isinstance(got, (int, float)):
+            return f"数値を返すはずが {describe_value(got)} でした。"
+        if not math.isfinite(got):
+            return f"有限の数値を返すはずが {got} でした。"
+        if not math.isclose(got, expected, rel_tol=rtol, abs_tol=atol):
+            return f"値が違います: 期待 {expected:.6g}、あなたの出力 {got:.6g}。"
+        return None
+    return None if got == expected else f"期待 {expected!r:.60}、あなたの出力 {got!r:.60}。"
+
+
+def check_against_reference(
+    fn: Callable,
+    reference: Callable,
+    cases: Sequence[Case],
+    *,
+    hint: str,
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+    properties: Iterable[tuple[str, Callable[[Callable], str | None]]] = (),
+) -> Result:
+    """``fn`` を各ケースで ``reference`` と比べ、性質チェックも行って :class:`Result` を返す。"""
+    failures: list[str] = []
+    passed = 0
+    total = len(cases)
+    for case in cases:
+        args, kwargs = case.cloned()
+        expected = reference(*args, **kwargs)
+        args, kwargs = case.cloned()
+        try:
+            with _time_limit(TIME_LIMIT):
+                got = fn(*args, **kwargs)
+        except CodeTimeout:
+            failures.append(f"【{case.label}】{TIME_LIMIT:g} 秒以内に終わりませんでした (無限ループになっていませんか?)。")
+            continue
+        except Exception as exc:  # noqa: BLE001 - 読者のコードの失敗はすべて説明に変える
+            failures.append(f"【{case.label}】実行中にエラー: {_user_error(exc)}")
+            continue
+        orig_args, orig_kwargs = case.cloned()
+        mutated = any(isinstance(a, torch.Tensor) and not torch.equal(a, b)
+                      for a, b in zip(args, orig_args) if isinstance(b, torch.Tensor))
+        problem = _compare(got, expected, atol, rtol)
+        if problem is None and mutated:
+            problem = "入力のテンソルをその場で書き換えています (呼び出し元のデータが変わってしまいます)。"
+        if problem:
+            failures.append(f"【{case.label}】{problem}")
+        else:
+            passed += 1
+    for label, prop in properties:
+        total += 1
+        try:
+            with _time_limit(TIME_LIMIT):
+                problem = prop(fn)
+        except CodeTimeout:
+            problem = f"{TIME_LIMIT:g} 秒以内に終わりませんでした。"
+        except Exception as exc:  # noqa: BLE001
+            problem = f"実行中にエラー: {_user_error(exc)}"
+        if problem:
+            failures.append(f"【{label}】{problem}")
+        else:
+            passed += 1
+    if not failures:
+        return Result("correct", 1.0, f"○ 正解 (全 {total} 項目を通過)", [])
+    failures = _merge_same(failures)
+    status = "partial" if passed else "incorrect"
+    mark = "△ 一部正解" if passed else "× 不正解"
+    return Result(status, passed / total, f"{mark} ({passed}/{total} 項目を通過)", failures + [f"ヒント: {hint}"])
+
+
+def _merge_same(failures: list[str]) -> list[str]:
+    """同じ理由で落ちたケースを 1 行にまとめる (「【A・B】理由」)。"""
+    groups: dict[str, list[str]] = {}
+    for f in failures:
+        label, _, problem = f[1:].partition("】")
+        groups.setdefault(problem, []).append(label)
+    return [f"【{'・'.join(labels)}】{problem}" for problem, labels in groups.items()]
+
+
+def grade_code(question: dict[str, Any], fn: Any) -> Result:
+    """コード課題を採点する。``fn`` は読者が定義した関数そのもの。"""
+    name = question["function_name"]
+    if fn is None:
+        return Result("invalid", 0.0,
+                      f"関数 {name} がまだ定義されていません。上のコードセルで def {name}(...) を書いて実行してから採点してください。")
+    if not callable(fn):
+        return Result("invalid", 0.0,
+                      f"関数そのもの ({name}) を渡してください。{name}(...) と呼び出した結果ではありません。受け取った値: {describe_value(fn)}")
+    mod_name, _, func_name = question["checker"].partition(":")
+    checker = getattr(importlib.import_module(mod_name), func_name)
+    try:
+        return checker(fn)
+    except Exception as exc:  # noqa: BLE001 - 採点側の不具合でもカーネルは止めない
+        return Result("error", 0.0, f"採点の途中で予期しないエラーが起きました (本の不具合の可能性があります): {type(exc).__name__}: {exc}")

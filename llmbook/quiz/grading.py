@@ -1,0 +1,274 @@
+"""採点規則 (Python 版)。Web サイトの ``static/quiz.js`` は同じ規則を JavaScript で実装する。
+
+どちらも「問題 (検証済みの辞書)」と「回答」から :class:`Result` を作る。
+回答の型が違う・空・長すぎる、といった入力は例外にせず ``status="invalid"`` の
+結果として日本語で理由を返す (記録もしない)。規則が 2 つの実装で同じであることは
+``tests/test_grading_parity.py`` が同じ事例を両方に通して確かめる。
+"""
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Result",
+    "grade",
+    "normalize_text",
+    "parse_number",
+    "MAX_SHORT",
+    "MAX_NUMERIC",
+    "MAX_ESSAY",
+]
+
+MAX_SHORT = 200
+MAX_NUMERIC = 50
+MAX_ESSAY = 4000
+
+# 記号の表記ゆれとして無視する文字: 空白、中黒、ハイフン類、かぎ括弧、句読点
+_IGNORED = set(" \t\r\n\u3000・-‐‑‒–—―−_「」『』。、，．,.()（）")
+_NUM_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_FRAC_RE = re.compile(r"^([+-]?\d+(?:\.\d+)?)/(\d+(?:\.\d+)?)$")
+
+
+@dataclass
+class Result:
+    """1 問の採点結果。
+
+    status: ``correct`` / ``partial`` / ``incorrect`` / ``self_assessed`` / ``invalid`` / ``error``
+    score: 0〜1 の得点 (invalid と error は 0 で、記録しない)
+    message: 最初に見せる 1 行 (○/× を文字でも示す)
+    details: 理由の説明 (選択肢ごとの「なぜ」など)
+    """
+
+    status: str
+    score: float
+    message: str
+    details: list[str] = field(default_factory=list)
+    max_score: float = 1.0
+
+    @property
+    def correct(self) -> bool:
+        return self.status == "correct"
+
+    @property
+    def recordable(self) -> bool:
+        return self.status not in ("invalid", "error")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "score": self.score, "message": self.message, "details": list(self.details)}
+
+
+def _invalid(msg: str) -> Result:
+    return Result("invalid", 0.0, msg)
+
+
+def _mark(status: str) -> str:
+    return {"correct": "○ 正解", "partial": "△ 一部正解", "incorrect": "× 不正解"}[status]
+
+
+def normalize_text(s: str) -> str:
+    """短答の比較用に正規化する: NFKC (全角/半角をそろえる)、小文字化、ひらがな→カタカナ、記号と空白を除く。"""
+    s = unicodedata.normalize("NFKC", s).lower()
+    out = []
+    for ch in s:
+        if ch in _IGNORED:
+            continue
+        code = ord(ch)
+        if 0x3041 <= code <= 0x3096:  # ひらがな → カタカナ
+            ch = chr(code + 0x60)
+        out.append(ch)
+    return "".join(out)
+
+
+def parse_number(text: str) -> float | None:
+    """「8」「８」「0.5」「1e-3」「2/3」を数に直す。読めなければ ``None``。"""
+    s = unicodedata.normalize("NFKC", text).strip().replace(",", "").replace("_", "").replace(" ", "")
+    s = s.replace("−", "-")
+    if _NUM_RE.match(s):
+        v = float(s)
+    else:
+        m = _FRAC_RE.match(s)
+        if not m:
+            return None
+        den = float(m.group(2))
+        if den == 0:
+            return None
+        v = float(m.group(1)) / den
+    return v if math.isfinite(v) else None
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+# ---------------------------------------------------------------- 種類ごとの採点
+
+
+def _grade_single(q, resp) -> Result:
+    n = len(q["choices"])
+    if resp is None:
+        return _invalid("選択肢を 1 つ選んでください。")
+    if not _is_int(resp) or not (0 <= resp < n):
+        return _invalid(f"回答は 0〜{n - 1} の選択肢番号 (整数) で渡してください。受け取った値: {resp!r:.60}")
+    choice = q["choices"][resp]
+    status = "correct" if choice["correct"] else "incorrect"
+    details = [f"あなたの選択「{choice['text']}」: {choice['why']}"]
+    if not choice["correct"]:
+        right = next(c for c in q["choices"] if c["correct"])
+        details.append(f"正解「{right['text']}」: {right['why']}")
+    return Result(status, 1.0 if choice["correct"] else 0.0, _mark(status), details)
+
+
+def _grade_multi(q, resp) -> Result:
+    n = len(q["choices"])
+    if isinstance(resp, (set, tuple)):
+        resp = sorted(resp)
+    if not isinstance(resp, list) or not all(_is_int(i) and 0 <= i < n for i in resp):
+        return _invalid(f"回答は選んだ選択肢番号 (0〜{n - 1} の整数) のリストで渡してください。受け取った値: {resp!r:.60}")
+    if len(set(resp)) != len(resp):
+        return _invalid("同じ選択肢が 2 回選ばれています。")
+    if not resp:
+        return _invalid("少なくとも 1 つ選んでください (正解は 1 つ以上あります)。")
+    picked = set(resp)
+    right = 0
+    details = []
+    for i, c in enumerate(q["choices"]):
+        chosen = i in picked
+        if chosen == c["correct"]:
+            right += 1
+        if chosen and not c["correct"]:
+            details.append(f"「{c['text']}」は選ぶべきではありません: {c['why']}")
+        elif not chosen and c["correct"]:
+            details.append(f"「{c['text']}」も正しい選択肢です: {c['why']}")
+        elif chosen:
+            details.append(f"「{c['text']}」○: {c['why']}")
+    score = right / n
+    status = "correct" if right == n else ("partial" if score >= 0.5 else "incorrect")
+    return Result(status, score, f"{_mark(status)} ({right}/{n} 個の選択肢を正しく判断)", details)
+
+
+def _grade_numeric(q, resp) -> Result:
+    if isinstance(resp, bool) or resp is None:
+        return _invalid("数値を入力してください。")
+    if isinstance(resp, (int, float)):
+        value = float(resp)
+        if not math.isfinite(value):
+            return _invalid("有限の数値を入力してください。")
+    elif isinstance(resp, str):
+        if not resp.strip():
+            return _invalid("数値を入力してください (空欄です)。")
+        if len(resp) > MAX_NUMERIC:
+            return _invalid(f"入力が長すぎます ({len(resp)} 文字、上限 {MAX_NUMERIC} 文字)。数値だけを入力してください。")
+        value = parse_number(resp)
+        if value is None:
+            return _invalid("数値として読めません。例: 8、0.5、1e-3、2/3 のように入力してください。")
+    else:
+        return _invalid(f"回答は数値か数値の文字列で渡してください。受け取った型: {type(resp).__name__}")
+    ans, tol = q["answer"], q["tolerance"]
+    ok = abs(value - ans) <= tol + 1e-9 * max(1.0, abs(ans))
+    status = "correct" if ok else "incorrect"
+    unit = q.get("unit", "")
+    details = [] if ok else [f"あなたの答え {_fmt(value)}{unit} は、正解 {_fmt(ans)}{unit}"
+                             + (f" (許容誤差 ±{_fmt(tol)})" if tol else "") + " と違います。"]
+    return Result(status, 1.0 if ok else 0.0, _mark(status), details)
+
+
+def _grade_short(q, resp) -> Result:
+    if resp is None or (isinstance(resp, str) and not resp.strip()):
+        return _invalid("答えを入力してください (空欄です)。")
+    if not isinstance(resp, str):
+        return _invalid(f"回答は文字列で渡してください。受け取った型: {type(resp).__name__}")
+    if len(resp) > MAX_SHORT:
+        return _invalid(f"入力が長すぎます ({len(resp)} 文字、上限 {MAX_SHORT} 文字)。用語だけを入力してください。")
+    got = normalize_text(resp)
+    if not got:
+        return _invalid("記号と空白だけでは答えになりません。")
+    ok = any(got == normalize_text(a) for a in q["answers"])
+    status = "correct" if ok else "incorrect"
+    details = [] if ok else [f"正解の例: {' / '.join(q['answers'][:3])}"]
+    return Result(status, 1.0 if ok else 0.0, _mark(status), details)
+
+
+def _grade_matching(q, resp) -> Result:
+    n = len(q["pairs"])
+    if isinstance(resp, tuple):
+        resp = list(resp)
+    if not isinstance(resp, list) or len(resp) != n:
+        return _invalid(f"回答は {n} 個の要素を持つリスト (左の各項目に選んだ説明の番号) で渡してください。")
+    if any(r is None for r in resp):
+        return _invalid("まだ選んでいない項目があります。すべての項目に説明を選んでください。")
+    if not all(_is_int(r) and 0 <= r < n for r in resp):
+        return _invalid(f"説明の番号は 0〜{n - 1} の整数で渡してください。受け取った値: {resp!r:.60}")
+    right = sum(1 for i, r in enumerate(resp) if r == i)
+    details = []
+    for i, r in enumerate(resp):
+        if r != i:
+            details.append(f"「{q['pairs'][i]['left']}」の説明は「{q['pairs'][i]['right']}」です。")
+    score = right / n
+    status = "correct" if right == n else ("partial" if right > 0 else "incorrect")
+    return Result(status, score, f"{_mark(status)} ({right}/{n} 組が正しい対応)", details)
+
+
+def _grade_ordering(q, resp) -> Result:
+    n = len(q["items"])
+    if isinstance(resp, tuple):
+        resp = list(resp)
+    if not isinstance(resp, list) or len(resp) != n or not all(_is_int(r) for r in resp) \
+            or sorted(resp) != list(range(n)):
+        return _invalid(f"回答は 0〜{n - 1} をちょうど 1 回ずつ含む並び (リスト) で渡してください。")
+    right = sum(1 for i, r in enumerate(resp) if r == i)
+    status = "correct" if right == n else ("partial" if right > 0 else "incorrect")
+    details = []
+    if status != "correct":
+        first = next(i for i, r in enumerate(resp) if r != i)
+        details.append(f"{first + 1} 番目は「{q['items'][first]}」です。")
+        details.append("正しい順: " + " → ".join(q["items"]))
+    return Result(status, right / n, f"{_mark(status)} ({right}/{n} 個が正しい位置)", details)
+
+
+def _grade_essay(q, resp) -> Result:
+    if not isinstance(resp, dict) or "text" not in resp:
+        return _invalid("記述問題の回答は {'text': 自分の答え, 'ticked': [押さえた要点の番号]} で渡してください。")
+    text = resp.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return _invalid("まず自分の言葉で答えを書いてください。書いてから模範解答と要点を見ます。")
+    if len(text) > MAX_ESSAY:
+        return _invalid(f"答えが長すぎます ({len(text)} 文字、上限 {MAX_ESSAY} 文字)。要点をしぼって書き直してください (入力は消えません)。")
+    ticked = resp.get("ticked", [])
+    k = len(q["key_ideas"])
+    if isinstance(ticked, (set, tuple)):
+        ticked = sorted(ticked)
+    if not isinstance(ticked, list) or not all(_is_int(i) and 0 <= i < k for i in ticked) or len(set(ticked)) != len(ticked):
+        return _invalid(f"押さえた要点は 0〜{k - 1} の番号のリストで渡してください。")
+    score = len(ticked) / k
+    return Result("self_assessed", score,
+                  f"自己採点: 要点 {len(ticked)}/{k} 個を押さえた (自動採点ではありません)",
+                  [("☑ " if i in ticked else "☐ ") + idea for i, idea in enumerate(q["key_ideas"])])
+
+
+def grade(question: dict[str, Any], response: Any) -> Result:
+    """検証済みの問題と回答から :class:`Result` を作る (コード課題は :func:`llmbook.quiz.codecheck.grade_code`)。"""
+    qtype = question.get("type")
+    if qtype == "code":
+        from .codecheck import grade_code
+
+        return grade_code(question, response)
+    fn = {
+        "single": _grade_single,
+        "multi": _grade_multi,
+        "numeric": _grade_numeric,
+        "short": _grade_short,
+        "matching": _grade_matching,
+        "ordering": _grade_ordering,
+        "essay": _grade_essay,
+    }.get(qtype)
+    if fn is None:
+        return Result("error", 0.0, f"未知の問題の種類です: {qtype!r}")
+    return fn(question, response)
