@@ -71,7 +71,7 @@ def check_causal_mask(fn) -> object:
     def no_future(f):
         m = f(6)
         if not isinstance(m, torch.Tensor) or m.shape != (6, 6):
-            return None  # 形の誤りは参照との比較で報告済み
+            return "causal_mask(6) が (6, 6) のテンソルを返さないので、未来を隠せているか確かめられません。"
         for i in range(6):
             for j in range(i + 1, 6):
                 if bool(m[i, j]):

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import html
+import math
 from typing import Any, Callable
 
 import ipywidgets as W
@@ -230,7 +231,7 @@ class QuestionWidget:
             return ""
         label = {"correct": "○ 正解", "partial": "△ 一部正解", "incorrect": "× 不正解",
                  "self_assessed": "自己採点"}.get(prev.get("status"), prev.get("status"))
-        return (f"<small>前回の記録: {html.escape(str(label))} (得点 {prev.get('score', 0):.2f}、"
+        return (f"<small>前回の記録: {html.escape(str(label))} (得点 {points(prev.get('score', 0))}、"
                 f"挑戦 {prev.get('attempts', 0)} 回)</small>")
 
 
@@ -254,12 +255,18 @@ def quiz_score(quiz: Quiz, store: ProgressStore) -> dict[str, float]:
             "answered": answered, "total": len(quiz.questions)}
 
 
+def points(x: float) -> str:
+    """得点の表示 (小数 2 桁で四捨五入し、末尾の 0 を省く)。quiz.js の points() と同じ規則。"""
+    text = f"{math.floor(x * 100 + 0.5 + 1e-9) / 100:.2f}"
+    return text.rstrip("0").rstrip(".")
+
+
 def score_text(s: dict[str, float]) -> str:
     parts = []
     if s["auto_max"]:
-        parts.append(f"自動採点 {s['auto']:.1f} / {s['auto_max']:.0f} 点")
+        parts.append(f"自動採点 {points(s['auto'])} / {points(s['auto_max'])} 点")
     if s["self_max"]:
-        parts.append(f"記述 (自己採点) {s['self']:.1f} / {s['self_max']:.0f} 点")
+        parts.append(f"記述 (自己採点) {points(s['self'])} / {points(s['self_max'])} 点")
     parts.append(f"回答済み {s['answered']}/{s['total']} 問")
     return " ・ ".join(parts)
 
@@ -323,7 +330,7 @@ class SummaryWidget:
         rows = "".join(f"<tr><td>{_esc(q.title)}</td><td>{_esc(score_text(quiz_score(q, self.store)))}</td></tr>"
                        for q in self.bank.quizzes)
         tot = self.totals()
-        pct = f"{100 * tot['auto'] / tot['auto_max']:.0f}%" if tot["auto_max"] else "—"
+        pct = f"{math.floor(100 * tot['auto'] / tot['auto_max'] + 0.5 + 1e-9)}%" if tot["auto_max"] else "—"
         self.table.value = (f"<h4 style='margin:4px 0'>{_esc(self.bank.title)}: 得点のまとめ</h4>"
                             f"<table><thead><tr><th>小テスト</th><th>得点</th></tr></thead><tbody>{rows}</tbody></table>"
                             f"<div><strong>章の合計</strong>: {_esc(score_text(tot))} (自動採点の正答率 {pct})</div>")

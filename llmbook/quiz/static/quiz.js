@@ -275,10 +275,15 @@
     return s;
   }
 
+  // 得点の表示 (小数 2 桁で四捨五入し、末尾の 0 を省く)。widgets.py の points() と同じ規則。
+  function points(x) {
+    return (Math.floor(x * 100 + 0.5 + 1e-9) / 100).toFixed(2).replace(/0+$/, "").replace(/\.$/, "");
+  }
+
   function scoreText(s) {
     var parts = [];
-    if (s.auto_max) parts.push("自動採点 " + s.auto.toFixed(1) + " / " + s.auto_max + " 点");
-    if (s.self_max) parts.push("記述 (自己採点) " + s.self.toFixed(1) + " / " + s.self_max + " 点");
+    if (s.auto_max) parts.push("自動採点 " + points(s.auto) + " / " + points(s.auto_max) + " 点");
+    if (s.self_max) parts.push("記述 (自己採点) " + points(s.self) + " / " + points(s.self_max) + " 点");
     parts.push("回答済み " + s.answered + "/" + (s.total - s.code) + " 問");
     if (s.code) parts.push("コード課題 " + s.code + " 問は Jupyter / Colab で採点");
     return parts.join(" ・ ");
@@ -325,7 +330,7 @@
   function previousText(rec) {
     if (!rec) return "";
     var label = { correct: "○ 正解", partial: "△ 一部正解", incorrect: "× 不正解", self_assessed: "自己採点" }[rec.status] || rec.status;
-    return "前回の記録: " + label + " (得点 " + rec.score.toFixed(2) + "、挑戦 " + rec.attempts + " 回)";
+    return "前回の記録: " + label + " (得点 " + points(rec.score) + "、挑戦 " + rec.attempts + " 回)";
   }
 
   function renderQuestion(data, q, onGraded) {
@@ -507,7 +512,7 @@
         Object.keys(tot).forEach(function (k) { tot[k] += s[k]; });
         tbody.appendChild(el("tr", {}, [el("td", { text: qz.title }), el("td", { text: scoreText(s) })]));
       });
-      var pct = tot.auto_max ? Math.round(100 * tot.auto / tot.auto_max) + "%" : "—";
+      var pct = tot.auto_max ? Math.floor(100 * tot.auto / tot.auto_max + 0.5 + 1e-9) + "%" : "—";
       total.textContent = "章の合計: " + scoreText(tot) + " (自動採点の正答率 " + pct + ")";
     };
     reset.addEventListener("click", function () {
@@ -540,6 +545,6 @@
     document.querySelectorAll(".llmbook-summary").forEach(renderSummary);
   }
 
-  return { grade: grade, normalizeText: normalizeText, parseNumber: parseNumber, init: init,
+  return { grade: grade, normalizeText: normalizeText, parseNumber: parseNumber, points: points, init: init,
            _resetMemory: function () { memoryStore = null; storeWarning = ""; } };
 });

@@ -1,0 +1,114 @@
+"""コード課題の採点: 読者のコードが何をしてもカーネルは止まらず、日本語で理由が返る。"""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from llmbook.quiz import grade_answer, load_bank
+from llmbook.quiz.checks import reference_attention, reference_causal_mask
+
+
+def sdpa_ok(q, k, v, mask=None):
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return torch.softmax(scores, dim=-1) @ v
+
+
+def g(qid, fn):
+    quiz = "q5" if qid == "q5-code" else "q8"
+    return grade_answer("a6", quiz, qid, fn)
+
+
+def test_reference_implementations_match_pytorch():
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 6, 8, generator=gen) for _ in range(3))
+    mask = reference_causal_mask(6)
+    assert torch.allclose(reference_attention(q, k, v), F.scaled_dot_product_attention(q, k, v), atol=1e-6)
+    assert torch.allclose(reference_attention(q, k, v, mask), F.scaled_dot_product_attention(q, k, v, is_causal=True), atol=1e-6)
+    assert torch.equal(reference_causal_mask(4), torch.tril(torch.ones(4, 4)).bool())
+
+
+def test_correct_solutions_pass():
+    assert g("q5-code", sdpa_ok).correct
+    assert g("q5-code", lambda q, k, v, mask=None: F.scaled_dot_product_attention(q, k, v, attn_mask=mask)).correct
+    assert g("q8-code", lambda n: torch.ones(n, n, dtype=torch.bool).tril()).correct
+
+
+def test_bank_solutions_pass():
+    """バンクに載せた解答例そのものが採点を通る (解答例の誤りを防ぐ)。"""
+    bank = load_bank("a6")
+    for quiz in bank.quizzes:
+        for q in quiz.questions:
+            if q["type"] != "code":
+                continue
+            ns: dict = {}
+            exec(q["solution"], ns)  # noqa: S102 - 本に載せる解答例
+            assert grade_answer("a6", quiz.id, q["id"], ns[q["function_name"]]).correct, q["id"]
+            ns = {}
+            exec(q["starter"], ns)  # noqa: S102 - ひな形はそのままでは不正解 (None を返す)
+            r = grade_answer("a6", quiz.id, q["id"], ns[q["function_name"]])
+            assert r.status == "incorrect" and "None" in " ".join(r.details)
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (lambda q, k, v, mask=None: torch.softmax(q @ k.transpose(-2, -1), -1) @ v, "値が参照実装と合いません"),  # スケール忘れ
+    (lambda q, k, v, mask=None: (q @ k.transpose(-2, -1)).softmax(-1), "形が違います"),  # v を掛け忘れ
+    (lambda q, k, v, mask=None: sdpa_ok(q, k, v, mask).double(), "dtype が違います"),
+    (lambda q, k, v, mask=None: sdpa_ok(q, k, v, mask).to("meta"), "デバイスが違います"),
+    (lambda q, k, v, mask=None: sdpa_ok(q, k, v, mask) * float("nan"), "NaN"),
+    (lambda q, k, v, mask=None: None, "None"),
+    (lambda q, k, v, mask=None: sdpa_ok(q, k, v, mask).tolist(), "Tensor を返すはず"),
+    (lambda q, k, v, mask=None: 1 / 0, "ZeroDivisionError"),
+    (lambda q, k, v: sdpa_ok(q, k, v), "TypeError"),  # mask 引数を忘れた
+])
+def test_wrong_solutions_get_reasons(fn, expected):
+    r = g("q5-code", fn)
+    assert r.status in ("incorrect", "partial")
+    text = " ".join(r.details)
+    assert expected in text, text
+    assert any(d.startswith("ヒント") for d in r.details)
+
+
+def test_softmax_over_wrong_dim_fails_property():
+    r = g("q5-code", lambda q, k, v, mask=None: torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-2) @ v)
+    assert not r.correct and "確率分布" in " ".join(r.details)
+
+
+def test_mutating_input_is_reported():
+    def mutating(q, k, v, mask=None):
+        q.mul_(1.0 / math.sqrt(q.shape[-1]))
+        return torch.softmax(q @ k.transpose(-2, -1), dim=-1) @ v
+    r = g("q5-code", mutating)
+    assert not r.correct and "書き換えて" in " ".join(r.details)
+
+
+def test_infinite_loop_times_out(monkeypatch):
+    import llmbook.quiz.codecheck as cc
+
+    monkeypatch.setattr(cc, "TIME_LIMIT", 0.2)
+
+    def forever(n):
+        while True:
+            pass
+    r = g("q8-code", forever)
+    assert not r.correct and "秒以内に終わりませんでした" in " ".join(r.details)
+
+
+@pytest.mark.parametrize("value, expected", [(None, "まだ定義されていません"), (42, "関数そのもの"),
+                                             (torch.ones(3), "関数そのもの")])
+def test_not_a_function(value, expected):
+    r = g("q8-code", value)
+    assert r.status == "invalid" and expected in r.message
+
+
+def test_error_shows_user_line():
+    def broken(n):
+        x = torch.ones(n)
+        return x @ torch.ones(n + 1)  # 形が合わない
+    r = g("q8-code", broken)
+    text = " ".join(r.details)
+    assert "RuntimeError" in text and "broken" in text

@@ -1,0 +1,160 @@
+"""採点規則 (llmbook.quiz.grading) の単体テスト。種類ごとに、正解・不正解・部分点・不正な入力を確かめる。"""
+from __future__ import annotations
+
+import pytest
+
+from llmbook.quiz import grade, grade_answer, normalize_text, parse_number
+from llmbook.quiz.grading import MAX_ESSAY, MAX_NUMERIC, MAX_SHORT
+
+SINGLE = {"id": "s", "type": "single", "prompt": "p", "explanation": "",
+          "choices": [{"text": "a", "correct": False, "why": "wa"},
+                      {"text": "b", "correct": True, "why": "wb"},
+                      {"text": "c", "correct": False, "why": "wc"}]}
+MULTI = {"id": "m", "type": "multi", "prompt": "p", "explanation": "",
+         "choices": [{"text": "a", "correct": True, "why": "wa"},
+                     {"text": "b", "correct": False, "why": "wb"},
+                     {"text": "c", "correct": True, "why": "wc"},
+                     {"text": "d", "correct": False, "why": "wd"}]}
+NUMERIC = {"id": "n", "type": "numeric", "prompt": "p", "explanation": "", "answer": 8.0, "tolerance": 0.0, "unit": ""}
+NUMERIC_TOL = {**NUMERIC, "answer": 0.6666667, "tolerance": 0.005}
+SHORT = {"id": "t", "type": "short", "prompt": "p", "explanation": "", "placeholder": "",
+         "answers": ["ソフトマックス", "Softmax", "ソフトマックス関数"]}
+MATCH = {"id": "x", "type": "matching", "prompt": "p", "explanation": "", "left_label": "用語", "right_label": "説明",
+         "pairs": [{"left": "A", "right": "1"}, {"left": "B", "right": "2"}, {"left": "C", "right": "3"}], "order": [2, 0, 1]}
+ORDER = {"id": "o", "type": "ordering", "prompt": "p", "explanation": "", "items": ["一", "二", "三", "四"], "order": [3, 1, 0, 2]}
+ESSAY = {"id": "e", "type": "essay", "prompt": "p", "explanation": "", "model_answer": "m",
+         "key_ideas": ["k1", "k2", "k3", "k4"]}
+
+
+def test_single():
+    r = grade(SINGLE, 1)
+    assert r.status == "correct" and r.score == 1 and r.message.startswith("○")
+    r = grade(SINGLE, 0)
+    assert r.status == "incorrect" and r.score == 0 and r.message.startswith("×")
+    assert any("wa" in d for d in r.details) and any("wb" in d for d in r.details), "なぜ違うか・なぜ正しいかの両方を示す"
+
+
+@pytest.mark.parametrize("bad", [None, -1, 3, 1.0, "1", True, [1]])
+def test_single_invalid(bad):
+    r = grade(SINGLE, bad)
+    assert r.status == "invalid" and r.score == 0 and not r.recordable
+
+
+def test_multi_scores():
+    assert grade(MULTI, [0, 2]).status == "correct"
+    r = grade(MULTI, [0])  # 3/4 の選択肢を正しく判断
+    assert r.status == "partial" and r.score == pytest.approx(0.75)
+    assert any("も正しい" in d for d in r.details)
+    r = grade(MULTI, [1, 3])  # すべて逆
+    assert r.status == "incorrect" and r.score == 0
+    assert grade(MULTI, (2, 0)).status == "correct"  # タプルや集合も受け付ける
+    assert grade(MULTI, {0, 2}).status == "correct"
+
+
+@pytest.mark.parametrize("bad", [[], [0, 0], [9], "0,2", None, [True]])
+def test_multi_invalid(bad):
+    assert grade(MULTI, bad).status == "invalid"
+
+
+@pytest.mark.parametrize("text", ["8", "８", " 8.0 ", "8e0", "+8", "16/2", "１６／２"])
+def test_numeric_accepts_forms(text):
+    assert grade(NUMERIC, text).status == "correct"
+
+
+def test_numeric_values():
+    assert grade(NUMERIC, 8).status == "correct"
+    assert grade(NUMERIC, 8.0001).status == "incorrect"
+    r = grade(NUMERIC, "7")
+    assert r.status == "incorrect" and "正解 8" in r.details[0]
+    assert grade(NUMERIC_TOL, "2/3").status == "correct"
+    assert grade(NUMERIC_TOL, "0.667").status == "correct"
+    assert grade(NUMERIC_TOL, "0.68").status == "incorrect"
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "八", "abc", "1/0", "nan", "inf", "1e999", True, None, [8], float("nan")])
+def test_numeric_invalid(bad):
+    r = grade(NUMERIC, bad)
+    assert r.status == "invalid", bad
+    assert r.message  # 日本語の説明がある
+
+
+def test_numeric_too_long():
+    r = grade(NUMERIC, "8" + " " * MAX_NUMERIC)
+    assert r.status == "invalid" and "長すぎます" in r.message
+
+
+@pytest.mark.parametrize("text", ["ソフトマックス", "softmax", "SOFTMAX", "ＳｏｆｔＭａｘ", "そふとまっくす", "ｿﾌﾄﾏｯｸｽ",
+                                  " Soft max ", "ソフトマックス関数", "「ソフトマックス」"])
+def test_short_spellings(text):
+    assert grade(SHORT, text).status == "correct", text
+
+
+def test_short_wrong_and_invalid():
+    r = grade(SHORT, "シグモイド")
+    assert r.status == "incorrect" and "正解の例" in r.details[0]
+    assert grade(SHORT, "").status == "invalid"
+    assert grade(SHORT, "・・ 」").status == "invalid"
+    assert grade(SHORT, 3).status == "invalid"
+    assert grade(SHORT, "あ" * (MAX_SHORT + 1)).status == "invalid"
+
+
+def test_short_html_is_plain_text():
+    r = grade(SHORT, "<script>alert('x')</script>")
+    assert r.status == "incorrect"  # 例外にもならず、ただの文字列として扱う
+
+
+def test_normalize_and_parse():
+    assert normalize_text("Ｓｏｆｔ・Ｍａｘ") == "softmax"
+    assert normalize_text("とーくん") == "トークン"
+    assert parse_number("１，０２４") == 1024
+    assert parse_number("−3") == -3
+    assert parse_number("2/3") == pytest.approx(2 / 3)
+    assert parse_number("x") is None
+
+
+def test_matching():
+    assert grade(MATCH, [0, 1, 2]).status == "correct"
+    r = grade(MATCH, [0, 2, 1])
+    assert r.status == "partial" and r.score == pytest.approx(1 / 3)
+    assert any("「B」の説明は「2」" in d for d in r.details)
+    assert grade(MATCH, [1, 2, 0]).status == "incorrect"
+    assert grade(MATCH, [0, None, 2]).status == "invalid"
+    assert grade(MATCH, [0, 1]).status == "invalid"
+    assert grade(MATCH, "012").status == "invalid"
+
+
+def test_ordering():
+    assert grade(ORDER, [0, 1, 2, 3]).status == "correct"
+    r = grade(ORDER, [0, 2, 1, 3])
+    assert r.status == "partial" and r.score == 0.5 and "正しい順" in r.details[1]
+    assert grade(ORDER, [1, 0, 3, 2]).status == "incorrect"
+    for bad in ([0, 1, 2], [0, 0, 1, 2], [0, 1, 2, 4], ["0", 1, 2, 3], None):
+        assert grade(ORDER, bad).status == "invalid"
+
+
+def test_essay_is_self_assessed_never_keyword_scored():
+    # 要点の言葉をすべて含む答えでも、印を付けなければ 0 点 (キーワードで採点しない)
+    r = grade(ESSAY, {"text": "k1 k2 k3 k4", "ticked": []})
+    assert r.status == "self_assessed" and r.score == 0
+    r = grade(ESSAY, {"text": "ぜんぜん関係ない答え", "ticked": [0, 2]})
+    assert r.status == "self_assessed" and r.score == 0.5 and "自己採点" in r.message
+    assert not r.correct
+
+
+@pytest.mark.parametrize("bad", [None, "text", {"ticked": [0]}, {"text": "  "}, {"text": "a", "ticked": [9]},
+                                 {"text": "a", "ticked": [0, 0]}, {"text": "a" * (MAX_ESSAY + 1)}])
+def test_essay_invalid(bad):
+    assert grade(ESSAY, bad).status == "invalid"
+
+
+def test_unknown_type_is_error_not_crash():
+    assert grade({"type": "riddle"}, 1).status == "error"
+
+
+def test_grade_answer_api_on_real_bank():
+    assert grade_answer("a6", "q5", "q5-sqrt", "8").correct
+    assert grade_answer("a6", "q4", "q4-dk", 64).correct
+    assert not grade_answer("a6", "q1", "q1-output", 0).correct
+    assert grade_answer("a6", "glossary-d2t", "glossary-term-rnn", "recurrent neural network").correct
+    assert grade_answer("a6", "glossary-d2t", "glossary-term-self-attention", "じこちゅうい").status == "incorrect"
+    assert grade_answer("a6", "glossary-d2t", "glossary-term-self-attention", "自己注意").correct

@@ -1,0 +1,238 @@
+"""ビルドした Web サイトを headless Chromium で開き、読者と同じ操作でクイズを確かめる。
+
+先に ``jupyter-book build .`` が必要。サイトがなければ skip する (CI は .ci/run が
+LLMBOOK_REQUIRE_SITE=1 を付けて実行するので、そこでは skip ではなく失敗になる)。
+外部 CDN (MathJax) はこの環境からは読めないので、その読み込み失敗だけはエラーとして数えない。
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import tempfile
+import threading
+
+import pytest
+
+from conftest import ROOT
+
+SITE = ROOT / "_build" / "html"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+if not (SITE / "chapters" / "a6_glossary_review.html").exists():
+    if os.environ.get("LLMBOOK_REQUIRE_SITE"):
+        raise RuntimeError("_build/html がありません。jupyter-book build . を先に実行してください。")
+    pytest.skip("サイトが未ビルド (jupyter-book build . を先に実行)", allow_module_level=True)
+
+if not os.path.exists(CHROMIUM):
+    if os.environ.get("LLMBOOK_REQUIRE_SITE"):
+        raise RuntimeError("Chromium がありません (Debian: apt-get install chromium fonts-noto-cjk)。")
+    pytest.skip("Chromium がない (apt-get install chromium fonts-noto-cjk)", allow_module_level=True)
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(SITE)))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
+        ctx = p.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, viewport={"width": 1280, "height": 900},
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"])
+        yield ctx
+        ctx.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    pg = browser.new_page()
+    errors: list[str] = []
+
+    def on_console(msg):
+        if msg.type == "error" and "ERR_NAME_NOT_RESOLVED" not in msg.text and "favicon" not in msg.text:
+            errors.append(msg.text)
+
+    pg.on("console", on_console)
+    pg.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    pg.goto(server + "/chapters/a6_glossary_review.html")
+    pg.evaluate("localStorage.clear()")
+    pg.reload()
+    pg.wait_for_selector(".llmbook-quiz-body")
+    pg.errors = errors
+    yield pg
+    assert not [e for e in errors if "404" not in e], errors
+    pg.close()
+
+
+def quiz(pg, quiz_id):
+    return pg.locator(f'.llmbook-quiz[data-quiz="{quiz_id}"]')
+
+
+def question(pg, qid):
+    return pg.locator(f'.llmbook-q[data-qid="{qid}"]')
+
+
+def test_page_shows_glossary_and_all_quizzes(page):
+    assert page.locator(".llmbook-quiz").count() == 12
+    assert page.locator(".llmbook-quiz-fallback").count() == 0  # JS が描画した
+    assert page.locator("dl.glossary > dt").count() == 40  # 20 語 × (日本語名 + 英語名)
+    for q in range(1, 11):
+        assert quiz(page, f"q{q}").locator(".llmbook-q").count() >= 2
+    assert page.locator(".llmbook-summary .llmbook-summary-table tbody tr").count() == 12
+    # 図 (PNG) が実行結果として載っている
+    assert page.locator("img[src*='_images/']").count() >= 4
+
+
+def test_numeric_wrong_then_right_with_score(page):
+    q = question(page, "q5-sqrt")
+    q.locator("input").fill("7")
+    q.locator("button.llmbook-submit").click()
+    fb = q.locator(".llmbook-feedback")
+    assert "× 不正解" in fb.inner_text() and "正解 8" in fb.inner_text()
+    assert fb.get_attribute("aria-live") == "polite"
+    q.locator("input").fill("８")
+    q.locator("input").press("Enter")  # Enter でも採点できる
+    assert "○ 正解" in fb.inner_text()
+    assert "自動採点 1 / 2 点" in quiz(page, "q5").locator(".llmbook-score").inner_text()
+    assert "自動採点 1 /" in page.locator(".llmbook-summary .llmbook-score").inner_text()
+
+
+def test_ime_composition_enter_does_not_submit(page):
+    q = question(page, "glossary-term-softmax")
+    q.locator("input").fill("そふとまっくす")
+    q.locator("input").evaluate(
+        "el => el.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', keyCode: 229, isComposing: true, bubbles: true}))")
+    assert q.locator(".llmbook-feedback").inner_text() == ""
+    q.locator("input").press("Enter")
+    assert "○ 正解" in q.locator(".llmbook-feedback").inner_text()
+
+
+def test_single_choice_explains_why(page):
+    q = question(page, "q6-why")
+    q.locator("label").nth(1).click()  # 「学習中に増える」(誤り)
+    q.locator("button.llmbook-submit").click()
+    text = q.locator(".llmbook-feedback").inner_text()
+    assert "× 不正解" in text and "固定" in text and "正解「" in text
+
+
+def test_multi_matching_and_ordering(page):
+    q = question(page, "q10-changes")
+    for i in (0, 1, 2):
+        q.locator("input[type=checkbox]").nth(i).check()
+    q.locator("button.llmbook-submit").click()
+    assert "○ 正解" in q.locator(".llmbook-feedback").inner_text()
+
+    m = page.locator(".llmbook-quiz[data-quiz='glossary-t2d'] .llmbook-q").first
+    selects = m.locator("select")
+    for i in range(selects.count()):
+        selects.nth(i).select_option(str(i))
+    m.locator("button.llmbook-submit").click()
+    assert "○ 正解" in m.locator(".llmbook-feedback").inner_text()
+    selects.nth(0).select_option(str(1))
+    m.locator("button.llmbook-submit").click()
+    assert "△ 一部正解" in m.locator(".llmbook-feedback").inner_text() or "× 不正解" in m.locator(".llmbook-feedback").inner_text()
+
+    o = question(page, "q2-history")
+    o.locator("button.llmbook-submit").click()  # 最初の並びは必ず正解と違う
+    assert "正しい順" in o.locator(".llmbook-feedback").inner_text()
+    items = lambda: o.locator("ol.llmbook-order li span").all_inner_texts()  # noqa: E731
+    correct = ["出現回数を数える", "ゲートで", "注意機構つき", "再帰を使わない"]
+    for target, prefix in enumerate(correct):
+        while not items()[target].startswith(prefix):
+            pos = next(i for i, t in enumerate(items()) if t.startswith(prefix))
+            o.locator("ol.llmbook-order li").nth(pos).locator("button").first.press("Enter")  # キーボードで ↑
+    o.locator("button.llmbook-submit").click()
+    assert "○ 正解" in o.locator(".llmbook-feedback").inner_text()
+
+
+def test_essay_is_self_assessed(page):
+    q = question(page, "q7-essay")
+    q.locator("button", has_text="模範解答と要点を見る").click()
+    assert "まず自分の言葉で" in q.locator(".llmbook-feedback").inner_text()
+    assert q.locator(".llmbook-model").is_hidden()
+    q.locator("textarea").fill("並べ替えても出力が入れ替わるだけなので、位置を教える必要がある。")
+    q.locator("button", has_text="模範解答と要点を見る").click()
+    assert q.locator(".llmbook-model").is_visible()
+    q.locator(".llmbook-model input[type=checkbox]").nth(0).check()
+    q.locator("button.llmbook-submit").click()
+    assert "自己採点: 要点 1/4" in q.locator(".llmbook-feedback").inner_text()
+    assert "記述 (自己採点) 0.25 / 1 点" in quiz(page, "q7").locator(".llmbook-score").inner_text()
+
+
+def test_progress_survives_reload_and_reset(page):
+    q = question(page, "q4-dk")
+    q.locator("input").fill("64")
+    q.locator("button.llmbook-submit").click()
+    page.reload()
+    page.wait_for_selector(".llmbook-quiz-body")
+    assert "前回の記録: ○ 正解" in question(page, "q4-dk").locator(".llmbook-previous").inner_text()
+    reset = page.locator(".llmbook-summary button", has_text="リセット")
+    reset.click()
+    assert "もう一度" in page.locator(".llmbook-summary").inner_text()
+    page.locator(".llmbook-summary button", has_text="もう一度").click()
+    assert "件の記録を消しました" in page.locator(".llmbook-summary").inner_text()
+    assert question(page, "q4-dk").locator(".llmbook-previous").inner_text() == ""
+
+
+def test_corrupted_browser_store_is_reset_with_warning(page):
+    page.evaluate("localStorage.setItem('llmbook-progress-v1', '{not json')")
+    page.reload()
+    page.wait_for_selector(".llmbook-quiz-body")
+    assert "壊れていた" in page.locator(".llmbook-warning").first.inner_text()
+    assert page.evaluate("localStorage.getItem('llmbook-progress-v1-corrupt')") == "{not json"
+    q = question(page, "q4-dk")
+    q.locator("input").fill("64")
+    q.locator("button.llmbook-submit").click()
+    assert "○ 正解" in q.locator(".llmbook-feedback").inner_text()
+
+
+def test_html_in_answer_stays_text(page):
+    q = question(page, "glossary-term-rnn")
+    evil = "<img src=x onerror=\"window.pwned=1\">"
+    q.locator("input").fill(evil)
+    q.locator("button.llmbook-submit").click()
+    assert "× 不正解" in q.locator(".llmbook-feedback").inner_text()
+    assert q.locator("img").count() == 0 and page.evaluate("window.pwned") is None
+    long = "あ" * 500
+    q.locator("input").fill(long)
+    q.locator("button.llmbook-submit").click()
+    assert "長すぎます" in q.locator(".llmbook-feedback").inner_text()
+
+
+def test_code_exercise_offers_hint_and_solution_without_kernel(page):
+    q = question(page, "q8-code")
+    assert "Jupyter / Colab" in q.inner_text()
+    q.locator("button", has_text="解答例を見る").click()
+    assert "tril" in q.locator(".llmbook-extra").inner_text()
+
+
+def _luminance(rgb):
+    def ch(c):
+        c = c / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = rgb
+    return 0.2126 * ch(r) + 0.7152 * ch(g) + 0.0722 * ch(b)
+
+
+@pytest.mark.parametrize("mode", ["light", "dark"])
+def test_quiz_text_is_readable_in_both_themes(page, mode):
+    page.evaluate(f"document.documentElement.dataset.theme = '{mode}'")
+    colors = page.locator(".llmbook-quiz-body").first.evaluate(
+        "el => [getComputedStyle(el).color, getComputedStyle(el).backgroundColor]")
+    fg, bg = ([int(float(x)) for x in c[c.index('(') + 1:c.index(')')].split(',')[:3]] for c in colors)
+    l1, l2 = sorted((_luminance(fg), _luminance(bg)), reverse=True)
+    assert (l1 + 0.05) / (l2 + 0.05) >= 4.5, (mode, colors)
