@@ -3,8 +3,15 @@
 - sphinx-thebe が同じ設定スクリプトを 2 度差し込み、ブラウザのコンソールに
   「THEBE_JS_URL は宣言済み」というエラーが出るのを防ぐ (同じスクリプトは 1 度だけにする)。
 - テーマの表示モードの既定値 (auto) を明示し、初回表示時のコンソールエラーを防ぐ。
+- 日本語の検索を直す: Sphinx の日本語検索は 1 文字の語 (「層」など) を索引から落とし、検索窓の
+  「自己注意」のような語も分かち書きしない。sphinx-tsegsearch (TinySegmenter で検索語を分ける) を土台に、
+  1 文字の漢字・カタカナの語は索引にも検索語にも残す (1 文字のひらがな = 助詞などは従来どおり捨てる)。
 """
 from __future__ import annotations
+
+import re
+
+from sphinx.errors import ExtensionError
 
 __all__ = ["setup"]
 
@@ -31,7 +38,32 @@ def _theme_defaults(app, config):  # noqa: ARG001
     config.html_context = ctx
 
 
+_KEEP_SINGLE = re.compile(r"[\u3400-\u9fff\u30a1-\u30fa]")
+_TSEG_FILTER = "return result.filter(function(s){ return s.length>1; }, result);"
+_OUR_FILTER = "return result.filter(function(s){ return s.length > 1 || /[\\u3400-\\u9fff\\u30a1-\\u30fa]/.test(s); });"
+
+
+def _register_search(app):
+    if app.builder.name != "html":
+        return
+    from sphinx_tsegsearch import SearchJapaneseWithJSSplitter as Base
+
+    code = Base.js_splitter_code
+    if _TSEG_FILTER not in code:
+        raise ExtensionError("sphinx-tsegsearch の検索語分割コードが想定と違います (版が変わった?)。llmbook/sphinxext.py を確認してください")
+
+    class BookJapanese(Base):
+        js_splitter_code = code.replace(_TSEG_FILTER, _OUR_FILTER)
+
+        def word_filter(self, stemmed_word: str) -> bool:
+            return len(stemmed_word) > 1 or bool(_KEEP_SINGLE.fullmatch(stemmed_word))
+
+    app.add_search_language(BookJapanese)
+
+
 def setup(app):
+    app.setup_extension("sphinx_tsegsearch")
+    app.connect("builder-inited", _register_search, priority=900)
     app.connect("config-inited", _theme_defaults)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

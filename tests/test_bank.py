@@ -130,3 +130,28 @@ def test_glossary_definition_must_not_contain_its_term(tmp_path):
     with pytest.raises(BankError) as exc:
         load_glossary(p)
     assert exc.value.qid == "sm" and exc.value.field == "definition"
+
+
+def _strings(x):
+    if isinstance(x, str):
+        yield x
+    elif isinstance(x, dict):
+        for v in x.values():
+            yield from _strings(v)
+    elif isinstance(x, list):
+        for v in x:
+            yield from _strings(v)
+
+
+def test_no_stray_spaces_inside_japanese_text():
+    """YAML の折り返しで日本語の間に空白が入る事故 (「それ までの」) を防ぐ。"""
+    import re
+
+    cjk = r"[\u3040-\u30ff\u3400-\u9fff「」、。]"
+    bad = re.compile(f"{cjk} {cjk}")
+    texts = list(_strings(load_glossary()))
+    for ch in available_chapters():
+        for quiz in load_bank(ch).quizzes:
+            texts += list(_strings(quiz.questions)) + [quiz.title, quiz.intro]
+    offenders = [t for t in texts if bad.search(t)]
+    assert not offenders, offenders[:3]

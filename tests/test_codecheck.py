@@ -73,6 +73,31 @@ def test_wrong_solutions_get_reasons(fn, expected):
     assert any(d.startswith("ヒント") for d in r.details)
 
 
+@pytest.mark.parametrize("fn, advice", [
+    (lambda q, k, v, mask=None: torch.softmax(q @ k.transpose(-2, -1), -1) @ v, "√d_k で割っていない"),
+    (lambda q, k, v, mask=None: torch.softmax(q @ k.transpose(-2, -1) / q.shape[-1], -1) @ v, "d_k で割っている"),
+    (lambda q, k, v, mask=None: F.scaled_dot_product_attention(q, k, v), "mask を無視"),
+])
+def test_common_attention_mistakes_are_diagnosed(fn, advice):
+    r = g("q5-code", fn)
+    assert r.details[0].startswith("考えられる原因") and advice in r.details[0]
+
+
+@pytest.mark.parametrize("fn, advice", [
+    (lambda n: torch.ones(n, n, dtype=torch.bool).tril(-1), "対角"),
+    (lambda n: torch.ones(n, n, dtype=torch.bool).triu(), "上下が逆"),
+    (lambda n: torch.ones(n, n).tril(), "bool ではありません"),
+])
+def test_common_mask_mistakes_are_diagnosed(fn, advice):
+    r = g("q8-code", fn)
+    assert not r.correct and advice in r.details[0]
+
+
+def test_all_reference_cases_failing_is_incorrect_even_if_properties_pass():
+    r = g("q5-code", lambda q, k, v, mask=None: torch.softmax(q @ k.transpose(-2, -1), -1) @ v)
+    assert r.status == "incorrect" and r.score > 0  # 性質チェックの分の点は残るが、判定は不正解
+
+
 def test_softmax_over_wrong_dim_fails_property():
     r = g("q5-code", lambda q, k, v, mask=None: torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-2) @ v)
     assert not r.correct and "確率分布" in " ".join(r.details)

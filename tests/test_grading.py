@@ -105,11 +105,14 @@ def test_short_html_is_plain_text():
 
 def test_normalize_and_parse():
     assert normalize_text("Ｓｏｆｔ・Ｍａｘ") == "softmax"
-    assert normalize_text("とーくん") == "トークン"
+    assert normalize_text("とーくん") == normalize_text("トークン") == "トクン"  # 長音符は無視
     assert parse_number("１，０２４") == 1024
     assert parse_number("−3") == -3
     assert parse_number("2/3") == pytest.approx(2 / 3)
     assert parse_number("x") is None
+    assert parse_number("50%") == 0.5 and parse_number("６６．７％") == pytest.approx(0.667)
+    assert parse_number("%") is None and parse_number("5%%") is None
+    assert normalize_text("デコーダーのみ型") == normalize_text("デコーダのみ型")
 
 
 def test_matching():

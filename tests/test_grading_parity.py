@@ -18,11 +18,11 @@ CASES = [
     (SINGLE, [1, 0, 2, None, -1, 3, 1.5, "1", True]),
     (MULTI, [[0, 2], [0], [1, 3], [0, 1, 2, 3], [], [0, 0], [9], "0,2", None, [2, 0]]),
     (NUMERIC, ["8", "８", " 8.0 ", "8e0", "+8", "16/2", "１６／２", "7", 8, 8.0001, "", "八", "1/0", "nan", "1e999",
-               "8" + " " * 60, True, None, [8], "１，０２４", "−8", ".5", "8."]),
-    (NUMERIC_TOL, ["2/3", "0.667", "0.68", "0.6666667", "2/3.0"]),
+               "8" + " " * 60, True, None, [8], "１，０２４", "−8", ".5", "8.", "800%", "%", "8%%", "８００％"]),
+    (NUMERIC_TOL, ["2/3", "0.667", "0.68", "0.6666667", "2/3.0", "66.7%", "67%", "66.7 %"]),
     (SHORT, ["ソフトマックス", "softmax", "SOFTMAX", "ＳｏｆｔＭａｘ", "そふとまっくす", "ｿﾌﾄﾏｯｸｽ", " Soft max ",
              "「ソフトマックス」", "シグモイド", "", "・・ 」", 3, "あ" * 201, "<script>alert(1)</script>", None,
-             "ソフト\u3000マックス", "Soft-Max", "ソフトマックス。"]),
+             "ソフト\u3000マックス", "Soft-Max", "ソフトマックス。", "ソフトマックス", "ソフトマクス"]),
     (MATCH, [[0, 1, 2], [0, 2, 1], [1, 2, 0], [0, None, 2], [0, 1], "012", [0, 1, 5]]),
     (ORDER, [[0, 1, 2, 3], [0, 2, 1, 3], [1, 0, 3, 2], [0, 1, 2], [0, 0, 1, 2], [0, 1, 2, 4], ["0", 1, 2, 3], None]),
     (ESSAY, [{"text": "k1 k2", "ticked": []}, {"text": "答え", "ticked": [0, 2]}, {"text": "答え", "ticked": [0, 1, 2, 3]},
@@ -66,7 +66,7 @@ def test_python_and_js_grade_the_same():
         for r in responses:
             cases.append({"q": q, "r": r})
     script = (
-        "const q = require(process.argv[1]); let s = '';"
+        "const q = require(process.argv[1]); let s = ''; process.stdin.setEncoding('utf8');"
         "process.stdin.on('data', d => s += d); process.stdin.on('end', () => {"
         "  const cases = JSON.parse(s);"
         "  process.stdout.write(JSON.stringify(cases.map(c => q.grade(c.q, c.r === null ? null : c.r))));"

@@ -236,3 +236,18 @@ def test_quiz_text_is_readable_in_both_themes(page, mode):
     fg, bg = ([int(float(x)) for x in c[c.index('(') + 1:c.index(')')].split(',')[:3]] for c in colors)
     l1, l2 = sorted((_luminance(fg), _luminance(bg)), reverse=True)
     assert (l1 + 0.05) / (l2 + 0.05) >= 4.5, (mode, colors)
+
+
+@pytest.mark.parametrize("query, expected", [("自己注意", "A-6"), ("残差接続", "A-6"), ("層", "A-6"), ("softmax", "A-6"),
+                                             ("ソフトマックス", "A-6")])
+def test_japanese_search_finds_pages(browser, server, query, expected):
+    """検索窓の語を分かち書きし、1 文字の漢字 (層) も見つかる (Sphinx の既定では見つからない)。"""
+    pg = browser.new_page()
+    pg.goto(f"{server}/search.html?q={query}")
+    # 検索が終わると見出しが「検索中」から「検索結果」に変わる
+    pg.wait_for_function("document.querySelector('#search-results h2') && "
+                         "document.querySelector('#search-results h2').innerText.trim() === '検索結果'")
+    results = pg.locator("#search-results ul.search li")
+    assert results.count() >= 1, query
+    assert expected in results.first.inner_text()
+    pg.close()

@@ -57,7 +57,29 @@ def check_scaled_dot_product_attention(fn) -> object:
         hint="scores = q @ k.transpose(-2, -1) / math.sqrt(d_k) を作り、mask が False の位置を -inf で埋めてから "
              "torch.softmax(scores, dim=-1) @ v を返します。",
         properties=[("注意の重みは各行が確率分布", rows_are_convex)],
+        diagnoses=[
+            (_attention_scaled_by(1.0), "√d_k で割っていないようです。スコアを math.sqrt(d_k) で割ります。"),
+            (_attention_scaled_by_dk, "√d_k ではなく d_k で割っているようです。割るのは d_k の平方根です。"),
+            (_attention_ignoring_mask, "mask を無視しているようです。mask が False の位置を -inf で埋めます。"),
+        ],
     )
+
+
+def _attention_scaled_by(divisor: float):
+    def impl(q, k, v, mask=None):
+        scores = q @ k.transpose(-2, -1) / divisor
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        return torch.softmax(scores, dim=-1) @ v
+    return impl
+
+
+def _attention_scaled_by_dk(q, k, v, mask=None):
+    return _attention_scaled_by(float(q.shape[-1]))(q, k, v, mask)
+
+
+def _attention_ignoring_mask(q, k, v, mask=None):
+    return reference_attention(q, k, v)
 
 
 def reference_causal_mask(n: int) -> torch.Tensor:
@@ -82,4 +104,9 @@ def check_causal_mask(fn) -> object:
         fn, reference_causal_mask, [Case("n=1", 1), Case("n=4", 4), Case("n=7", 7)],
         hint="torch.ones(n, n, dtype=torch.bool) の下三角 (対角を含む) を torch.tril で取り出します。",
         properties=[("未来の位置を参照しない", no_future)],
+        diagnoses=[
+            (lambda n: torch.ones(n, n, dtype=torch.bool).tril(-1), "対角 (自分自身) も True にします。位置 i は自分自身を参照できます。"),
+            (lambda n: torch.ones(n, n, dtype=torch.bool).triu(), "上下が逆です。True にするのは対角を含む下三角 (j ≤ i) です。"),
+            (lambda n: torch.ones(n, n).tril(), "値は合っていますが dtype が bool ではありません。dtype=torch.bool で作ります。"),
+        ],
     )

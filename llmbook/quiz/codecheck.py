@@ -125,10 +125,19 @@ def check_against_reference(
     atol: float = 1e-5,
     rtol: float = 1e-4,
     properties: Iterable[tuple[str, Callable[[Callable], str | None]]] = (),
+    diagnoses: Iterable[tuple[Callable[..., object], str]] = (),
 ) -> Result:
-    """``fn`` を各ケースで ``reference`` と比べ、性質チェックも行って :class:`Result` を返す。"""
+    """``fn`` を各ケースで ``reference`` と比べ、性質チェックも行って :class:`Result` を返す。
+
+    ``diagnoses`` は「よくある誤りの実装」と説明の組。参照と合わなかったケースで読者の出力が
+    その実装の出力と一致すれば、その説明を添える (例: 「√d_k で割っていないようです」)。
+    参照実装と 1 ケースも合わなければ、性質チェックが通っていても「不正解」とする。
+    """
     failures: list[str] = []
     passed = 0
+    ref_passed = 0
+    diagnosed: list[str] = []
+    diagnoses = list(diagnoses)
     total = len(cases)
     for case in cases:
         args, kwargs = case.cloned()
@@ -151,8 +160,16 @@ def check_against_reference(
             problem = "入力のテンソルをその場で書き換えています (呼び出し元のデータが変わってしまいます)。"
         if problem:
             failures.append(f"【{case.label}】{problem}")
+            for wrong_impl, why in diagnoses:
+                try:
+                    a, kw = case.cloned()
+                    if why not in diagnosed and _compare(got, wrong_impl(*a, **kw), atol, rtol) is None:
+                        diagnosed.append(why)
+                except Exception:  # noqa: BLE001 - 診断は補助なので失敗しても無視
+                    pass
         else:
             passed += 1
+            ref_passed += 1
     for label, prop in properties:
         total += 1
         try:
@@ -169,9 +186,10 @@ def check_against_reference(
     if not failures:
         return Result("correct", 1.0, f"○ 正解 (全 {total} 項目を通過)", [])
     failures = _merge_same(failures)
-    status = "partial" if passed else "incorrect"
-    mark = "△ 一部正解" if passed else "× 不正解"
-    return Result(status, passed / total, f"{mark} ({passed}/{total} 項目を通過)", failures + [f"ヒント: {hint}"])
+    status = "partial" if ref_passed else "incorrect"
+    mark = "△ 一部正解" if ref_passed else "× 不正解"
+    advice = [f"考えられる原因: {why}" for why in diagnosed]
+    return Result(status, passed / total, f"{mark} ({passed}/{total} 項目を通過)", advice + failures + [f"ヒント: {hint}"])
 
 
 def _merge_same(failures: list[str]) -> list[str]:

@@ -27,8 +27,8 @@ MAX_SHORT = 200
 MAX_NUMERIC = 50
 MAX_ESSAY = 4000
 
-# 記号の表記ゆれとして無視する文字: 空白、中黒、ハイフン類、かぎ括弧、句読点
-_IGNORED = set(" \t\r\n\u3000・-‐‑‒–—―−_「」『』。、，．,.()（）")
+# 表記ゆれとして無視する文字: 空白、中黒、ハイフン類、長音符 (デコーダー / デコーダ)、かぎ括弧、句読点
+_IGNORED = set(" \t\r\n\u3000・-‐‑‒–—―−ー_「」『』。、，．,.()（）")
 _NUM_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _FRAC_RE = re.compile(r"^([+-]?\d+(?:\.\d+)?)/(\d+(?:\.\d+)?)$")
 
@@ -70,7 +70,7 @@ def _mark(status: str) -> str:
 
 
 def normalize_text(s: str) -> str:
-    """短答の比較用に正規化する: NFKC (全角/半角をそろえる)、小文字化、ひらがな→カタカナ、記号と空白を除く。"""
+    """短答の比較用に正規化する: NFKC (全角/半角をそろえる)、小文字化、ひらがな→カタカナ、記号・空白・長音符を除く。"""
     s = unicodedata.normalize("NFKC", s).lower()
     out = []
     for ch in s:
@@ -84,9 +84,12 @@ def normalize_text(s: str) -> str:
 
 
 def parse_number(text: str) -> float | None:
-    """「8」「８」「0.5」「1e-3」「2/3」を数に直す。読めなければ ``None``。"""
+    """「8」「８」「0.5」「1e-3」「2/3」「50%」を数に直す。読めなければ ``None``。"""
     s = unicodedata.normalize("NFKC", text).strip().replace(",", "").replace("_", "").replace(" ", "")
     s = s.replace("−", "-")
+    if s.endswith("%"):
+        v = parse_number(s[:-1]) if len(s) > 1 and not s[:-1].endswith("%") else None
+        return None if v is None else v / 100
     if _NUM_RE.match(s):
         v = float(s)
     else:
@@ -168,7 +171,7 @@ def _grade_numeric(q, resp) -> Result:
             return _invalid(f"入力が長すぎます ({len(resp)} 文字、上限 {MAX_NUMERIC} 文字)。数値だけを入力してください。")
         value = parse_number(resp)
         if value is None:
-            return _invalid("数値として読めません。例: 8、0.5、1e-3、2/3 のように入力してください。")
+            return _invalid("数値として読めません。例: 8、0.5、1e-3、2/3、50% のように入力してください。")
     else:
         return _invalid(f"回答は数値か数値の文字列で渡してください。受け取った型: {type(resp).__name__}")
     ans, tol = q["answer"], q["tolerance"]

@@ -28,7 +28,13 @@ def _esc(text: str) -> str:
 
 
 def _html(text: str, **kw) -> W.HTML:
-    return W.HTML(value=text, layout=W.Layout(width="100%", **kw))
+    # 幅は指定しない (縦並びの箱の中では自動で横いっぱいに伸び、枠からはみ出さない)
+    return W.HTML(value=text, layout=W.Layout(**kw))
+
+
+def _button(description: str, **kw) -> W.Button:
+    # 日本語の長いラベルが「…」で切れないよう、幅は中身に合わせる
+    return W.Button(description=description, layout=W.Layout(width="auto", min_width="6em"), **kw)
 
 
 _COLORS = {
@@ -70,7 +76,7 @@ class QuestionWidget:
         self.on_graded = on_graded
         self.namespace = namespace
         self.feedback = _html("")
-        self.button = W.Button(description="採点する", button_style="primary", tooltip="この問題を採点します")
+        self.button = _button("採点する", button_style="primary", tooltip="この問題を採点します")
         self.button.on_click(lambda _b: self.submit())
         self.last: Result | None = None
         body = getattr(self, f"_build_{q['type']}")()
@@ -79,7 +85,8 @@ class QuestionWidget:
         prev = store.get(chapter, quiz_id, q["id"])
         self.previous = _html(self._previous_text(prev))
         self.box = W.VBox([prompt, *body, self.feedback, self.previous],
-                          layout=W.Layout(border="1px solid var(--jp-border-color2, #ccc)", padding="6px", margin="6px 0", width="100%"))
+                          layout=W.Layout(border="1px solid var(--jp-border-color2, #ccc)", padding="6px", margin="6px 0",
+                                         width="auto", overflow="visible"))
         if prev and q["type"] == "essay" and isinstance(prev.get("response"), dict):
             self.text.value = str(prev["response"].get("text", ""))
 
@@ -90,8 +97,8 @@ class QuestionWidget:
 
     def _build_single(self):
         self.picker = W.ToggleButtons(options=[(LETTERS[i], i) for i in range(len(self.q["choices"]))], index=None,
-                                      description="答え:", style={**_STYLE, "button_width": "3em"})
-        return [self._choice_list(), self.picker, self.button]
+                                      style={"button_width": "3em"}, tooltips=[c["text"][:80] for c in self.q["choices"]])
+        return [self._choice_list(), W.HBox([W.Label("答え:"), self.picker]), self.button]
 
     def _build_multi(self):
         self.checks = [W.Checkbox(description=LETTERS[i], indent=False, layout=W.Layout(width="4em"))
@@ -99,7 +106,7 @@ class QuestionWidget:
         return [self._choice_list(), _html("<small>当てはまるものをすべて選びます。</small>"), W.HBox(self.checks), self.button]
 
     def _build_numeric(self):
-        self.text = W.Text(placeholder="数値 (例: 8、0.5、2/3)", description="答え:", style=_STYLE)
+        self.text = W.Text(placeholder="数値 (例: 8、0.5、2/3、50%)", description="答え:", style=_STYLE)
         unit = W.Label(self.q.get("unit", ""))
         return [W.HBox([self.text, unit]), self.button]
 
@@ -148,7 +155,7 @@ class QuestionWidget:
 
     def _build_essay(self):
         self.text = W.Textarea(placeholder="まず自分の言葉で書いてみましょう", rows=5, layout=_WIDE)
-        self.reveal = W.Button(description="模範解答と要点を見る", tooltip="書いた答えと見比べて自己採点します")
+        self.reveal = _button("模範解答と要点を見る", tooltip="書いた答えと見比べて自己採点します")
         self.reveal.on_click(lambda _b: self._reveal())
         self.ideas = [W.Checkbox(value=False, indent=False, layout=W.Layout(width="2em")) for _ in self.q["key_ideas"]]
         self.answer_box = W.VBox(layout=_WIDE)
@@ -172,13 +179,14 @@ class QuestionWidget:
     def _build_code(self):
         name = self.q["function_name"]
         self.button.description = f"{name} を採点する"
-        self.hint_button = W.Button(description="ヒント")
-        self.solution_button = W.Button(description="解答例を見る")
+        self.hint_button = _button("ヒント")
+        self.solution_button = _button("解答例を見る")
         self.extra = _html("")
         self.hint_button.on_click(lambda _b: self._show_extra("ヒント", self.q["hint"]))
         self.solution_button.on_click(lambda _b: self._show_extra("解答例", self.q["solution"], code=True))
-        starter = _html(f"<div>下のひな形をコードセルに写し、<code>{_esc(name)}</code> を完成させて実行してから、"
-                        f"「採点する」を押します。</div><pre style='white-space:pre-wrap'>{html.escape(self.q['starter'])}</pre>")
+        starter = _html(f"<div>下のひな形 (ノートブックでは、このクイズの上のコードセル) で <code>{_esc(name)}</code> を完成させて"
+                        f"セルを実行してから、「{_esc(self.button.description)}」を押します。</div>"
+                        f"<pre style='white-space:pre-wrap'>{html.escape(self.q['starter'])}</pre>")
         return [starter, W.HBox([self.button, self.hint_button, self.solution_button]), self.extra]
 
     def _show_extra(self, label: str, text: str, code: bool = False):
@@ -308,9 +316,8 @@ class SummaryWidget:
         self.bank = bank
         self.store = store or get_store()
         self.table = _html("")
-        self.refresh_button = W.Button(description="更新")
-        self.reset_button = W.Button(description="この章の記録をリセット", button_style="warning",
-                                     layout=W.Layout(width="auto"))
+        self.refresh_button = _button("更新")
+        self.reset_button = _button("この章の記録をリセット", button_style="warning")
         self.message = _html("")
         self._armed = False
         self.refresh_button.on_click(lambda _b: self.refresh())

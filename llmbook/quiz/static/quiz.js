@@ -27,7 +27,7 @@
 
   var MAX_SHORT = 200, MAX_NUMERIC = 50, MAX_ESSAY = 4000;
   var AUTO_TYPES = ["single", "multi", "numeric", "short", "matching", "ordering", "code"];
-  var IGNORED = " \t\r\n\u3000・-‐‑‒–—―−_「」『』。、，．,.()（）";
+  var IGNORED = " \t\r\n\u3000・-‐‑‒–—―−ー_「」『』。、，．,.()（）";
   var NUM_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
   var FRAC_RE = /^([+-]?\d+(?:\.\d+)?)\/(\d+(?:\.\d+)?)$/;
   var LETTERS = "ABCDEFGHIJKL";
@@ -58,6 +58,10 @@
   function parseNumber(text) {
     var s = text.normalize("NFKC").trim().split(",").join("").split("_").join("").split(" ").join("");
     s = s.split("−").join("-");
+    if (s.slice(-1) === "%") {
+      var p = s.length > 1 && s.slice(-2, -1) !== "%" ? parseNumber(s.slice(0, -1)) : null;
+      return p === null ? null : p / 100;
+    }
     var v;
     if (NUM_RE.test(s)) {
       v = parseFloat(s);
@@ -115,7 +119,7 @@
       if (!r.trim()) return invalid("数値を入力してください (空欄です)。");
       if (cpLen(r) > MAX_NUMERIC) return invalid("入力が長すぎます (" + cpLen(r) + " 文字、上限 " + MAX_NUMERIC + " 文字)。数値だけを入力してください。");
       value = parseNumber(r);
-      if (value === null) return invalid("数値として読めません。例: 8、0.5、1e-3、2/3 のように入力してください。");
+      if (value === null) return invalid("数値として読めません。例: 8、0.5、1e-3、2/3、50% のように入力してください。");
     } else {
       return invalid("回答は数値か数値の文字列で渡してください。");
     }
@@ -372,7 +376,7 @@
     } else if (q.type === "numeric" || q.type === "short") {
       var input = el("input", {
         type: "text", id: id + "-input", class: "llmbook-input", autocomplete: "off",
-        placeholder: q.type === "numeric" ? "数値 (例: 8、0.5、2/3)" : (q.placeholder || "答えを入力")
+        placeholder: q.type === "numeric" ? "数値 (例: 8、0.5、2/3、50%)" : (q.placeholder || "答えを入力")
       });
       onEnter(input, doSubmit);
       section.appendChild(el("div", { class: "llmbook-row" }, [el("label", { for: id + "-input", text: "答え: " }), input, q.unit ? el("span", { text: " " + q.unit }) : null]));
