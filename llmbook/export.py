@@ -73,6 +73,13 @@ def colab_cell_source(url: str, branch: str) -> str:
     )
 
 
+def _chapter_md(ref: str) -> str:
+    """「A-2・A-5」を、公開済みの章だけ Markdown のリンクにする (JupyterLab でも Web サイトでも辿れる)。"""
+    from .book import chapter_links
+
+    return "・".join(f"[{label}]({stem}.ipynb)" if stem else label for label, stem in chapter_links(ref))
+
+
 def glossary_markdown() -> str:
     """A-6 の用語集セル (Sphinx の glossary ディレクティブ) を ``glossary.yaml`` から作る。"""
     from .quiz.bank import load_glossary
@@ -89,7 +96,7 @@ def glossary_markdown() -> str:
         for t in terms:
             if t["category"] != cat:
                 continue
-            lines += [t["ja"], t["en"], f"  {t['definition']} (主に扱う章: {t['chapter']})", ""]
+            lines += [t["ja"], t["en"], f"  {t['definition']} (主に扱う章: {_chapter_md(t['chapter'])})", ""]
         if lines[-1] == "":
             lines.pop()
         lines += ["```", ""]

@@ -121,3 +121,25 @@ def test_glossary_cell_matches_data():
     assert len(cells) == 1
     src = cells[0]["source"] if isinstance(cells[0]["source"], str) else "".join(cells[0]["source"])
     assert src == export.glossary_markdown() and src.count("```{glossary}") == 3
+
+
+def test_published_chapters_match_toc():
+    from llmbook.book import CHAPTERS, PUBLISHED
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    assert files == [f"chapters/{CHAPTERS[label][0]}" for label in PUBLISHED]
+    for label in PUBLISHED:
+        assert (ROOT / "chapters" / f"{CHAPTERS[label][0]}.ipynb").exists()
+
+
+def test_refs_link_only_to_published_chapters(monkeypatch):
+    import llmbook.book as book
+    from llmbook.quiz.html import quiz_payload
+    from llmbook.quiz import load_bank
+
+    monkeypatch.setattr(book, "PUBLISHED", ("A-3", "A-6"))
+    assert book.chapter_links("A-2・A-3") == [("A-2", None), ("A-3", "a3_multi_head_attention")]
+    q5 = quiz_payload(load_bank("a6").quiz("q5"))["questions"][0]
+    assert q5["ref_links"] == [["A-3", "a3_multi_head_attention.html"]]
+    assert "[A-3](a3_multi_head_attention.ipynb)" in export.glossary_markdown()

@@ -11,6 +11,7 @@ import html
 import json
 from typing import Any
 
+from ..book import chapter_links
 from .bank import Bank, Quiz
 
 __all__ = ["quiz_payload", "render_quiz_html", "render_summary_html", "safe_json"]
@@ -25,13 +26,21 @@ def safe_json(data: Any) -> str:
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
+def _static_question(q: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in q.items() if k not in _STATIC_KEYS_DROP}
+    if q.get("ref"):
+        # 公開済みの章だけリンクにする (同じ chapters/ フォルダの HTML への相対リンク)
+        out["ref_links"] = [[label, f"{stem}.html" if stem else None] for label, stem in chapter_links(q["ref"])]
+    return out
+
+
 def quiz_payload(quiz: Quiz) -> dict[str, Any]:
     return {
         "chapter": quiz.chapter,
         "quiz": quiz.id,
         "title": quiz.title,
         "intro": quiz.intro,
-        "questions": [{k: v for k, v in q.items() if k not in _STATIC_KEYS_DROP} for q in quiz.questions],
+        "questions": [_static_question(q) for q in quiz.questions],
     }
 
 

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import ipywidgets as W
 
+from ..book import chapter_links
 from .bank import AUTO_TYPES, Bank, Quiz
 from .grading import Result, grade
 from .progress import ProgressStore, get_store
@@ -47,6 +48,15 @@ _COLORS = {
 }
 
 
+def _ref_html(ref: str | None) -> str:
+    """関連する章。公開済みの章は同じフォルダのノートブックへのリンクにする。"""
+    if not ref:
+        return ""
+    parts = [f"<a href='{stem}.ipynb' target='_blank'>{label}</a>" if stem else f"{label} (準備中)"
+             for label, stem in chapter_links(ref)]
+    return f"<div><small>関連する章: {'・'.join(parts)}</small></div>"
+
+
 def feedback_html(result: Result, explanation: str = "") -> str:
     color = _COLORS.get(result.status, "inherit")
     parts = [f'<div role="status" style="border-left:4px solid {color};padding:4px 8px;margin:4px 0">'
@@ -80,8 +90,7 @@ class QuestionWidget:
         self.button.on_click(lambda _b: self.submit())
         self.last: Result | None = None
         body = getattr(self, f"_build_{q['type']}")()
-        prompt = _html(f"<div><strong>{_esc(q['prompt'])}</strong></div>"
-                       + (f"<div><small>関連する章: {_esc(q['ref'])}</small></div>" if q.get("ref") else ""))
+        prompt = _html(f"<div><strong>{_esc(q['prompt'])}</strong></div>" + _ref_html(q.get("ref")))
         prev = store.get(chapter, quiz_id, q["id"])
         self.previous = _html(self._previous_text(prev))
         self.box = W.VBox([prompt, *body, self.feedback, self.previous],

@@ -345,7 +345,14 @@
     var prompt = multiline(q.prompt, "llmbook-prompt");
     prompt.id = id + "-prompt";
     section.appendChild(prompt);
-    if (q.ref) section.appendChild(el("div", { class: "llmbook-ref", text: "関連する章: " + q.ref }));
+    if (q.ref) {
+      var ref = el("div", { class: "llmbook-ref" }, ["関連する章: "]);
+      (q.ref_links || [[q.ref, null]]).forEach(function (link, i) {
+        if (i) ref.appendChild(document.createTextNode("・"));
+        ref.appendChild(link[1] ? el("a", { href: link[1], text: link[0] }) : el("span", { text: link[0] + " (準備中)" }));
+      });
+      section.appendChild(ref);
+    }
     var getResponse, submit = el("button", { type: "button", class: "llmbook-btn llmbook-submit", text: "採点する" });
 
     function doSubmit() {

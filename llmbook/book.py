@@ -1,0 +1,30 @@
+"""本の章の一覧 (どの章が公開済みか)。クイズや用語集から章へリンクするときに使う。
+
+章を公開したら ``PUBLISHED`` に足し、``_toc.yml`` にも載せる (tests が両者の一致を確かめる)。
+"""
+from __future__ import annotations
+
+import re
+
+__all__ = ["CHAPTERS", "PUBLISHED", "chapter_links"]
+
+#: 章の番号 → (ノートブックのファイル名 (拡張子なし), 題名)
+CHAPTERS: dict[str, tuple[str, str]] = {
+    "A-1": ("a1_language_models", "言語モデルの進化"),
+    "A-2": ("a2_transformer_overview", "Transformer の全体構造"),
+    "A-3": ("a3_multi_head_attention", "マルチヘッドアテンション"),
+    "A-4": ("a4_ffn_activations", "FFN と活性化関数"),
+    "A-5": ("a5_causal_generation", "因果マスクと自己回帰生成"),
+    "A-6": ("a6_glossary_review", "用語集と確認問題"),
+}
+#: 公開済みの章 (``_toc.yml`` に載っているもの)
+PUBLISHED: tuple[str, ...] = ("A-6",)
+
+
+def chapter_links(ref: str) -> list[tuple[str, str | None]]:
+    """「A-2・A-5」のような章の参照を [(表示, ファイル名 or None), ...] に分ける。未公開の章は None。"""
+    out = []
+    for label in re.findall(r"A-[1-6]", ref):
+        stem = CHAPTERS[label][0] if label in PUBLISHED else None
+        out.append((label, stem))
+    return out
