@@ -18,7 +18,7 @@ CHAPTERS: dict[str, tuple[str, str]] = {
     "A-6": ("a6_glossary_review", "用語集と確認問題"),
 }
 #: 公開済みの章 (``_toc.yml`` に載っているもの)
-PUBLISHED: tuple[str, ...] = ("A-6",)
+PUBLISHED: tuple[str, ...] = ("A-1", "A-6")
 
 
 def chapter_links(ref: str) -> list[tuple[str, str | None]]:

@@ -1,0 +1,773 @@
+"""A-1「言語モデルの進化」のテスト: 書き出したモジュール・問題バンク・採点関数・ノートブックの形。
+
+本文の主張 (N グラムの確率の和が 1、スパース性、勾配消失、N グラムには遠くが見えないこと、
+決定性) を、ノートブックより小さな設定で確かめる。ファイル全体で 30 秒以内が目安。
+"""
+from __future__ import annotations
+
+import ast
+import json
+import math
+import re
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from conftest import ROOT
+from llmbook import set_seed
+from llmbook.chapters import a1
+from llmbook.chapters.a1 import (
+    A1_TRAIN,
+    CausalSelfAttention,
+    CharRNN,
+    NGramLM,
+    PerplexityTable,
+    TinyAttentionLM,
+    TrainConfig,
+    a1_baselines,
+    build_a1_table,
+    cross_entropy,
+    fit_ngrams,
+    get_batch,
+    gradient_by_distance,
+    load_a1_data,
+    long_range_accuracy,
+    make_a1_data,
+    make_a1_model,
+    measure_time,
+    perplexity,
+    perplexity_from_log_probs,
+    quote_cue_effect,
+    rnn_forward_loop,
+    synchronize,
+    train_char_model,
+)
+from llmbook.corpus import GIVEN_NAMES, CorpusError
+from llmbook.quiz import grade, load_bank, load_glossary
+from llmbook.quiz.checks_a1 import (
+    check_bigram_probs,
+    check_perplexity_from_logits,
+    reference_bigram_probs,
+    reference_perplexity,
+)
+
+NOTEBOOK = ROOT / "chapters" / "a1_language_models.ipynb"
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_a1_data(0)
+
+
+@pytest.fixture(scope="module")
+def ngrams(data):
+    return fit_ngrams(data.train_ids, data.vocab_size)
+
+
+@pytest.fixture(scope="module")
+def ngrams_addk(data):
+    return fit_ngrams(data.train_ids, data.vocab_size, smoothing="add_k", k=0.01)
+
+
+def _nb_cells():
+    return json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+
+
+def _src(cell) -> str:
+    return cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+
+
+# ---------------------------------------------------------------------------
+# §1 交差エントロピーとパープレキシティ
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(7, 5), (3, 4, 11), (2, 2, 3, 30)])
+def test_cross_entropy_matches_pytorch(shape):
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(*shape, generator=g, dtype=torch.float64) * 4
+    targets = torch.randint(0, shape[-1], shape[:-1], generator=g)
+    want = F.cross_entropy(logits.reshape(-1, shape[-1]), targets.reshape(-1))
+    assert torch.allclose(cross_entropy(logits, targets), want, atol=1e-12)
+    assert math.isclose(perplexity(logits, targets), math.exp(want.item()), rel_tol=1e-12)
+    # 大きなスコアでもあふれない
+    big = logits + 1e4
+    assert torch.allclose(cross_entropy(big, targets), want, atol=1e-8)
+
+
+@pytest.mark.parametrize("V", [2, 50, 745])
+def test_uniform_model_perplexity_is_vocab_size(V):
+    targets = torch.arange(40) % V
+    assert math.isclose(perplexity(torch.zeros(40, V, dtype=torch.float64), targets), V, rel_tol=1e-12)
+    assert math.isclose(perplexity_from_log_probs(np.full(40, -math.log(V))), V, rel_tol=1e-12)
+
+
+def test_perplexity_from_log_probs_rejects_bad_input():
+    for bad in ([], [[-1.0, -2.0]], [0.5, -1.0], [float("nan")]):
+        with pytest.raises(ValueError):
+            perplexity_from_log_probs(bad)
+
+
+# ---------------------------------------------------------------------------
+# §3 データの読み込みとバッチ (不正な入力を含む)
+# ---------------------------------------------------------------------------
+
+
+def test_load_a1_data_is_the_book_corpus(data):
+    corpus = data.corpus
+    assert data.vocab_size == 745 == len(set(corpus.text)) + 1
+    assert data.tokenizer.decode(data.train_ids) == corpus.train_text
+    assert data.tokenizer.decode(data.val_ids) == corpus.val_text
+    assert data.train_ids.dtype == torch.long and data.train_ids.ndim == 1
+    assert torch.equal(data.train_eval_ids, data.train_ids[: len(data.val_ids)])
+
+
+def test_make_a1_data_splits_reader_text():
+    text = "あいうえお。かきくけこ。\n" * 100
+    d = make_a1_data(text, val_fraction=0.2)
+    assert d.corpus is None
+    assert len(d.train_ids) + len(d.val_ids) == len(text)
+    assert len(d.val_ids) == int(len(text) * 0.2)
+    assert d.tokenizer.decode(torch.cat([d.train_ids, d.val_ids])) == text
+
+
+@pytest.mark.parametrize("text, frac, words", [
+    (b"bytes" * 300, 0.1, "文字列"),
+    ("短い文章です。", 0.1, "短すぎ"),
+    ("あ" * 2000, 0.0, "val_fraction"),
+    ("あ" * 2000, 1.0, "val_fraction"),
+    ("あ" * 2000, True, "val_fraction"),
+    ("あ" * 2000, "0.1", "val_fraction"),
+])
+def test_make_a1_data_bad_inputs(text, frac, words):
+    with pytest.raises(CorpusError, match=words):
+        make_a1_data(text, val_fraction=frac)
+
+
+def test_load_a1_data_from_reader_files(tmp_path: Path):
+    good = tmp_path / "mine.txt"
+    good.write_text("今日は雨が降っていた。\n" * 120, encoding="utf-8")
+    d = load_a1_data(path=good)
+    assert len(d.train_ids) + len(d.val_ids) == len("今日は雨が降っていた。\n" * 120) - 1  # 末尾の改行は落とす
+    sjis = tmp_path / "sjis.txt"
+    sjis.write_text("今日は雨が降っていた。\n" * 120, encoding="cp932")
+    with pytest.raises(CorpusError, match="UTF-8"):
+        load_a1_data(path=sjis)
+    assert len(load_a1_data(path=sjis, encoding="cp932").val_ids) > 0
+    with pytest.raises(CorpusError, match="見つかりません"):
+        load_a1_data(path=tmp_path / "nai.txt")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="空"):
+        load_a1_data(path=empty)
+    short = tmp_path / "short.txt"
+    short.write_text("短い。", encoding="utf-8")
+    with pytest.raises(CorpusError, match="短すぎ"):
+        load_a1_data(path=short)
+    with pytest.raises(CorpusError, match="フォルダ"):
+        load_a1_data(path=tmp_path)
+
+
+def test_get_batch_shapes_shift_and_determinism(data):
+    x, y = get_batch(data.train_ids, 5, 17, torch.Generator().manual_seed(3))
+    assert x.shape == y.shape == (5, 17) and x.dtype == torch.long
+    assert torch.equal(x[:, 1:], y[:, :-1])
+    x2, y2 = get_batch(data.train_ids, 5, 17, torch.Generator().manual_seed(3))
+    assert torch.equal(x, x2) and torch.equal(y, y2)
+    x3, _ = get_batch(data.train_ids, 5, 17, torch.Generator().manual_seed(4))
+    assert not torch.equal(x, x3)
+    # ちょうど seq_len + 1 文字の列からも切り出せる
+    x4, y4 = get_batch(torch.arange(9), 2, 8, torch.Generator().manual_seed(0))
+    assert torch.equal(x4[0], torch.arange(8)) and torch.equal(y4[0], torch.arange(1, 9))
+
+
+@pytest.mark.parametrize("ids, bs, T, words", [
+    (torch.arange(100).view(10, 10), 2, 4, "1 次元"),
+    (torch.arange(100).float(), 2, 4, "1 次元"),
+    (list(range(100)), 2, 4, "1 次元"),
+    (torch.arange(10), 2, 10, "短すぎ"),
+    (torch.arange(100), 0, 4, "batch_size"),
+    (torch.arange(100), 2, 0, "seq_len"),
+    (torch.arange(100), 2, True, "seq_len"),
+    (torch.arange(100), 2.0, 4, "batch_size"),
+])
+def test_get_batch_bad_inputs(ids, bs, T, words):
+    with pytest.raises(ValueError, match=words):
+        get_batch(ids, bs, T, torch.Generator().manual_seed(0))
+
+
+# ---------------------------------------------------------------------------
+# §4 N グラム
+# ---------------------------------------------------------------------------
+
+
+def _brute_force_interp(train: list[int], V: int, n: int, D: float, context: list[int], w: int) -> float:
+    """補間つき絶対ディスカウントを、式どおりに Counter で計算する (NGramLM の検算用)。"""
+    def p(order: int) -> float:
+        if order == 0:
+            return 1.0 / V
+        h = tuple(context[len(context) - (order - 1):]) if order > 1 else ()
+        if len(h) != order - 1:
+            return p(order - 1)
+        grams = Counter(tuple(train[i:i + order]) for i in range(len(train) - order + 1))
+        c_h = sum(c for g, c in grams.items() if g[:-1] == h)
+        if c_h == 0:
+            return p(order - 1)
+        n_h = sum(1 for g in grams if g[:-1] == h)
+        return (max(grams.get(h + (w,), 0) - D, 0) + D * n_h * p(order - 1)) / c_h
+    return p(n)
+
+
+def test_ngram_matches_the_formula_on_a_toy_text():
+    train = [1, 2, 1, 2, 1, 3, 2, 2, 1, 2, 3]
+    V, D = 5, 0.75
+    for n in (1, 2, 3):
+        model = NGramLM(n, V, discount=D).fit(train)
+        for context in ([], [1], [2, 1], [4, 4], [3, 2]):
+            got = model.next_token_probs(context)
+            want = [_brute_force_interp(train, V, n, D, context[-(n - 1):] if n > 1 else [], w) for w in range(V)]
+            assert np.allclose(got, want, atol=1e-12), (n, context)
+
+
+@pytest.mark.parametrize("smoothing", ["interp", "add_k"])
+def test_ngram_probs_sum_to_one_and_unseen_is_nonzero(data, ngrams, ngrams_addk, smoothing):
+    family = ngrams if smoothing == "interp" else ngrams_addk
+    rng = np.random.default_rng(0)
+    V = data.vocab_size
+    for n, model in family.items():
+        for _ in range(10):
+            p = model.next_token_probs(rng.integers(0, V, size=n - 1))      # ほとんどは未出現の文脈
+            assert p.shape == (V,) and abs(p.sum() - 1) < 1e-9 and p.min() > 0
+        seen = data.val_ids[100:100 + n - 1].tolist()                    # 実際の文脈
+        p = model.next_token_probs(seen)
+        assert abs(p.sum() - 1) < 1e-9 and p.min() > 0                  # 続いたことのない文字にも確率が残る
+        assert p[0] > 0                                                  # 未知文字 (ID 0) にも
+
+
+def test_token_probs_agree_with_next_token_probs(data, ngrams):
+    ids = data.val_ids[:300].tolist()
+    for n in (1, 3, 5):
+        tp = ngrams[n].token_probs(ids)
+        for t in (0, 1, 2, 7, 150, 299):
+            ctx = ids[max(0, t - n + 1):t]
+            assert math.isclose(tp[t], ngrams[n].next_token_probs(ctx)[ids[t]], rel_tol=1e-12)
+
+
+def test_sparsity_and_perplexity_trends(data, ngrams, ngrams_addk):
+    """本文の主張: n とともに学習用 PPL は下がり、未出現の並びは増え、add-k は大きな n で悪化する。"""
+    tr = [ngrams[n].perplexity(data.train_eval_ids) for n in range(1, 6)]
+    va = [ngrams[n].perplexity(data.val_ids) for n in range(1, 6)]
+    unseen = [ngrams[n].unseen_rates(data.val_ids)[1] for n in range(1, 6)]
+    addk_va = [ngrams_addk[n].perplexity(data.val_ids) for n in range(1, 6)]
+    assert all(a > b for a, b in zip(tr, tr[1:]))
+    assert all(a < b for a, b in zip(unseen, unseen[1:])) and unseen[-1] > 0.03
+    assert all(v / t > 1 for t, v in zip(tr[2:], va[2:]))                 # n ≥ 3 では検証用の方が高い
+    assert va[4] / tr[4] > va[2] / tr[2]                                  # 差は n とともに開く
+    assert addk_va[4] > min(addk_va)                                       # add-k は n = 5 で最小ではない
+    assert va[4] < va[3] < va[2]                                           # 補間は下がり続ける
+
+
+def test_ngram_validation():
+    with pytest.raises(ValueError):
+        NGramLM(0, 10)
+    with pytest.raises(ValueError):
+        NGramLM(2, 10, smoothing="laplace")
+    with pytest.raises(ValueError):
+        NGramLM(2, 10).fit([1, 2, 10])                    # ID が語彙の外
+    with pytest.raises(RuntimeError):
+        NGramLM(2, 10).next_token_probs([1])              # fit の前
+
+
+def test_addk_bigram_equals_the_exercise_reference(data):
+    ids = data.val_ids[:3000]
+    V = data.vocab_size
+    model = NGramLM(2, V, smoothing="add_k", k=0.5).fit(ids)
+    ref = reference_bigram_probs(ids, V, 0.5)
+    for a in (0, int(ids[0]), int(ids[10]), int(ids[2000])):
+        assert np.allclose(model.next_token_probs([a]), ref[a].double().numpy(), atol=1e-6)
+
+
+def test_ngram_generation_is_seeded(ngrams, data):
+    prompt = data.tokenizer.encode("その日は")
+    assert ngrams[3].generate(prompt, 30, seed=1) == ngrams[3].generate(prompt, 30, seed=1)
+    assert ngrams[3].generate(prompt, 30, seed=1)[:4] == prompt
+
+
+# ---------------------------------------------------------------------------
+# §5・§6 ニューラルモデル
+# ---------------------------------------------------------------------------
+
+
+def test_rnn_loop_matches_nn_rnn():
+    set_seed(0)
+    ref = nn.RNN(6, 9, batch_first=True)
+    x = torch.randn(4, 13, 6)
+    h0 = torch.randn(4, 9)
+    want, h_want = ref(x, h0[None])
+    got, h_got = rnn_forward_loop(x, ref.weight_ih_l0, ref.weight_hh_l0, ref.bias_ih_l0, ref.bias_hh_l0, h0)
+    assert torch.allclose(got, want, atol=1e-6) and torch.allclose(h_got, h_want[0], atol=1e-6)
+
+
+def test_causal_self_attention_matches_sdpa_and_never_looks_ahead():
+    set_seed(0)
+    layer = CausalSelfAttention(16, 4)
+    x = torch.randn(3, 7, 16)
+    out, w = layer(x, return_weights=True)
+    q, k, v = layer.qkv(x).view(3, 7, 3, 4, 4).permute(2, 0, 3, 1, 4)
+    want = layer.out(F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(3, 7, 16))
+    assert torch.allclose(out, want, atol=1e-5)
+    assert torch.all(w.triu(1) == 0) and torch.allclose(w.sum(-1), torch.ones(3, 4, 7))
+    x2 = x.clone()
+    x2[:, -1] += 5                                        # 最後の位置だけ変える
+    assert torch.equal(layer(x2)[:, :-1], out[:, :-1])     # それより前の出力は変わらない
+    with pytest.raises(ValueError):
+        CausalSelfAttention(10, 4)
+
+
+@pytest.mark.parametrize("kind", list(A1_TRAIN))
+def test_model_shapes_and_evaluation_api(kind):
+    V = 30
+    set_seed(0)
+    model = make_a1_model(kind, V)
+    ids = torch.randint(0, V, (3, 20))
+    assert model(ids).shape == (3, 20, V)                                   # (B, T, V)
+    stream = torch.randint(0, V, (150,))
+    lp = model.token_log_probs(stream)
+    assert lp.shape == (149,) and lp.dtype == torch.float64 and (lp <= 0).all()
+    probs = model.next_probs(stream[None, :40].expand(2, 40))
+    assert probs.shape == (2, V) and torch.allclose(probs.sum(-1), torch.ones(2, dtype=torch.float64))
+    preds = model.predict_at(stream, [1, 5, 64, 149])
+    assert preds.shape == (4,) and preds.dtype == torch.long
+    out = model.generate([1, 2, 3], 10, seed=0)
+    assert len(out) == 13 and out == model.generate([1, 2, 3], 10, seed=0)
+    # 評価の約束: 先頭の部分は、その部分だけをまとめて読んだときと同じ対数確率
+    L = model.context_len or 150
+    direct = torch.log_softmax(model(stream[None, :L])[0].double(), -1)[:-1].gather(-1, stream[1:L, None]).squeeze(-1)
+    assert torch.allclose(lp[:L - 1], direct, atol=1e-5)
+
+
+def test_attention_model_window_limit_and_sliding_evaluation():
+    set_seed(0)
+    model = TinyAttentionLM(20, d_model=16, n_heads=2, max_len=8)
+    with pytest.raises(ValueError, match="8 文字"):
+        model(torch.zeros(1, 9, dtype=torch.long))
+    stream = torch.randint(0, 20, (50,))
+    lp = model.token_log_probs(stream)
+    # 位置 t の対数確率は、t で終わる長さ 8 以下のどこかの窓から計算される (文脈は少なくとも 4 文字)
+    for t in range(8, 50):
+        target = stream[t]
+        candidates = [torch.log_softmax(model(stream[None, s:t])[0, -1].double(), -1)[target]
+                      for s in range(max(0, t - 8), t - 3)]
+        assert any(torch.isclose(lp[t - 1], c, atol=1e-5) for c in candidates), t
+
+
+def test_make_a1_model_rejects_unknown_kind():
+    with pytest.raises(ValueError, match="RNN"):
+        make_a1_model("GRU", 10)
+    with pytest.raises(ValueError):
+        CharRNN(10, cell="gru")
+
+
+def test_training_is_deterministic_and_learns(data):
+    cfg = TrainConfig(steps=40, batch_size=8, seq_len=24, lr=1e-2, seed=5)
+
+    def run(seed=0):
+        set_seed(seed)
+        model = CharRNN(data.vocab_size, emb_dim=16, hidden_size=32)
+        losses = train_char_model(model, data.train_ids, cfg)
+        return losses, [p.detach().clone() for p in model.parameters()]
+
+    l1, p1 = run()
+    l2, p2 = run()
+    assert l1 == l2 and all(torch.equal(a, b) for a, b in zip(p1, p2))
+    l3, _ = run(seed=1)
+    assert l3 != l1
+    assert np.mean(l1[-5:]) < np.mean(l1[:5]) - 1.0                     # 損失は下がる
+
+
+# ---------------------------------------------------------------------------
+# §7 勾配消失
+# ---------------------------------------------------------------------------
+
+
+def test_vanishing_gradient_rnn_but_not_attention(data):
+    """本文の主張: RNN の勾配は距離とともに何桁も小さくなるが、自己注意では (構造上) そうならない。"""
+    g = torch.Generator().manual_seed(0)
+    starts = torch.randint(0, len(data.val_ids) - 65, (8,), generator=g)
+    chunk = data.val_ids[starts[:, None] + torch.arange(65)]
+    grads = {}
+    for kind in A1_TRAIN:
+        set_seed(0)
+        grads[kind] = gradient_by_distance(make_a1_model(kind, data.vocab_size), chunk)
+        assert grads[kind].shape == (64,)
+    ratio = {kind: (gn[63] / gn[1]).item() for kind, gn in grads.items()}
+    assert ratio["RNN"] < 1e-8 and ratio["LSTM"] < 1e-6                 # 何桁も小さくなる
+    assert ratio["Attention-1L"] > 0.3                                  # 距離によらない
+    assert grads["Attention-1L"][63] > 1e6 * grads["RNN"][63]
+
+
+def test_gradient_by_distance_index_means_distance():
+    """k = 0 が最後の入力: 最後の入力だけに効く (線形の) モデルで確かめる。"""
+    set_seed(0)
+    model = CharRNN(10, emb_dim=4, hidden_size=4)
+    with torch.no_grad():
+        model.rnn.weight_hh_l0.zero_()                                   # 過去とのつながりを切る
+    chunk = torch.randint(0, 10, (2, 9))
+    gn = gradient_by_distance(model, chunk)
+    assert gn[0] > 0 and torch.all(gn[1:] == 0)
+
+
+# ---------------------------------------------------------------------------
+# §8 時間の測定
+# ---------------------------------------------------------------------------
+
+
+def test_measure_time_and_synchronize():
+    synchronize("cpu")
+    calls = []
+    t = measure_time(lambda: calls.append(sum(range(2000))), "cpu", repeats=3, warmup=2)
+    assert 0 < t < 1 and len(calls) == 5
+
+
+# ---------------------------------------------------------------------------
+# §9 長距離の手がかり
+# ---------------------------------------------------------------------------
+
+
+def test_ngram_cannot_see_beyond_its_window_but_rnn_can(data, ngrams):
+    """5-gram の予測は 4 文字より前をどう変えても同じ。RNN の出力は変わる (原理的に見えている)。"""
+    val, items, tok = data.val_ids, data.corpus.val_items, data.tokenizer
+    cue = quote_cue_effect(ngrams[5], val, items, tok)
+    assert len(cue["with"]) > 200 and torch.equal(cue["with"], cue["without"])
+    # 人名の紹介を別の (同じ長さの) 名前に差し替える
+    item = next(it for it in items if it.kind == "name" and it.distance < 150)
+    intro = item.position - item.distance
+    other = next(n for n in GIVEN_NAMES if len(n) == len(item.target) and n != item.target)
+    swapped = val.clone()
+    swapped[intro:intro + len(other)] = torch.tensor(tok.encode(other))
+    ctx, ctx_swapped = val[:item.position], swapped[:item.position]
+    assert not torch.equal(ctx, ctx_swapped)
+    assert np.array_equal(ngrams[5].next_token_probs(ctx.tolist()), ngrams[5].next_token_probs(ctx_swapped.tolist()))
+    set_seed(0)
+    rnn = make_a1_model("RNN", data.vocab_size)
+    p = rnn.next_probs(torch.stack([ctx[-150:], ctx_swapped[-150:]]))
+    assert not torch.equal(p[0], p[1])
+
+
+class _CopyNameModel:
+    """遠くを見るモデルの例: 直前 450 文字に出てきた名前 (GIVEN_NAMES) の最初の文字を予測する。"""
+
+    def __init__(self, tokenizer):
+        self.tok = tokenizer
+
+    def predict_at(self, ids, positions):
+        out = []
+        for p in positions:
+            before = self.tok.decode(ids[max(0, p - 450):p])
+            found = [(before.rfind(n), n) for n in GIVEN_NAMES if n in before]
+            out.append(self.tok.stoi[max(found)[1][0]] if found else 0)
+        return torch.tensor(out)
+
+
+def test_name_items_need_far_context(data, ngrams):
+    """本文の主張: 直前 4 文字しか見ない 5-gram は人名をほとんど当てられないが、遠くを見れば当てられる。"""
+    items = data.corpus.val_items
+    n_names = sum(it.kind == "name" for it in items)
+    acc = {n: long_range_accuracy(ngrams[n], data.val_ids, items, data.tokenizer) for n in (2, 5)}
+    far = long_range_accuracy(_CopyNameModel(data.tokenizer), data.val_ids, items, data.tokenizer)
+    for n in (2, 5):
+        correct, total = acc[n]["name"]
+        assert total == n_names == 133 and correct / total < 0.1
+    assert far["name"][0] / n_names > 0.9
+    # 閉じかっこは近くの手がかり (会話文の終わり方) だけでもかなり当たる
+    assert 0.5 < acc[5]["quote_close"][0] / acc[5]["quote_close"][1] < 0.95
+
+
+# ---------------------------------------------------------------------------
+# §10 パープレキシティの表
+# ---------------------------------------------------------------------------
+
+
+def test_perplexity_table_api():
+    t = PerplexityTable("テスト")
+    t.add("5-gram", 1.9, train_ppl=1.6, params=10, context="直前 4 文字")
+    t.add("RNN", 3.1)
+    assert t.models() == ["5-gram", "RNN"] and len(t) == 2 and "RNN" in t
+    assert t.best().model == "5-gram" and t["RNN"].train_ppl is None
+    with pytest.raises(ValueError, match="すでに"):
+        t.add("RNN", 3.0)
+    t.add("RNN", 3.0, replace=True)
+    assert t["RNN"].val_ppl == 3.0
+    for bad in (0.5, float("nan"), float("inf"), True, "3"):
+        with pytest.raises(ValueError):
+            t.add("X", bad)
+    with pytest.raises(ValueError):
+        t.add("", 2.0)
+    with pytest.raises(KeyError, match="Transformer"):
+        t["Transformer"]
+    t.add("Transformer <A-5>", 1.5, chapter="A-5")
+    text, md, html_ = t.to_text(), t.to_markdown(), t._repr_html_()
+    assert "5-gram" in text and "1.900" in text and str(t) == text
+    assert md.count("\n") == 4 and "| Transformer <A-5> |" in md
+    assert "&lt;A-5&gt;" in html_ and "<table>" in html_
+    assert t.as_dict()["5-gram"]["params"] == 10
+    ax = t.plot()
+    assert len(ax.patches) == 3
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def test_a1_baselines_reproduce_the_ngram_rows(data, ngrams):
+    table = a1_baselines(include_neural=False)
+    assert table.models() == ["uniform", "1-gram", "2-gram", "3-gram", "4-gram", "5-gram"]
+    assert table["uniform"].val_ppl == data.vocab_size
+    for n, model in ngrams.items():
+        assert table[f"{n}-gram"].val_ppl == model.perplexity(data.val_ids)
+        assert table[f"{n}-gram"].train_ppl == model.perplexity(data.train_eval_ids)
+        assert table[f"{n}-gram"].params == model.n_entries
+    again = a1_baselines(include_neural=False)
+    assert again.as_dict() == table.as_dict()
+
+
+def test_build_a1_table_with_a_neural_row(data, ngrams):
+    set_seed(0)
+    model = make_a1_model("Attention-1L", data.vocab_size)
+    table = build_a1_table(data, {5: ngrams[5]}, {"Attention-1L": model})
+    row = table["Attention-1L"]
+    assert row.context == "直前 64 文字" and row.params == sum(p.numel() for p in model.parameters())
+    assert row.val_ppl > table["5-gram"].val_ppl                         # 学習前のモデルは悪い
+
+
+# ---------------------------------------------------------------------------
+# 問題バンクとコード課題の採点関数
+# ---------------------------------------------------------------------------
+
+
+def test_bank_loads_with_terms_review_and_code_quizzes():
+    bank = load_bank("a1", reload=True)
+    assert [q.id for q in bank.quizzes] == ["terms", "q1", "q2", "q3", "code"]
+    terms = bank.quiz("terms").questions
+    pairs = terms[0]["pairs"]
+    glossary = {t["id"]: t for t in load_glossary()}
+    for pair, term in zip(pairs, ("language-model", "n-gram", "rnn", "transformer")):
+        assert pair["left"] == f'{glossary[term]["ja"]} ({glossary[term]["en"]})' or glossary[term]["en"] in pair["left"]
+    for quiz in bank.quizzes[1:4]:
+        assert sum(q["type"] in ("single", "multi", "numeric", "ordering") for q in quiz.questions) >= 3
+        assert all(q["type"] != "essay" for q in quiz.questions)   # 記述版は A-6 にある
+    assert [q["function_name"] for q in bank.quiz("code").questions] == ["perplexity_from_logits", "bigram_probs"]
+
+
+def _correct_response(q):
+    t = q["type"]
+    if t == "single":
+        return next(i for i, c in enumerate(q["choices"]) if c["correct"])
+    if t == "multi":
+        return [i for i, c in enumerate(q["choices"]) if c["correct"]]
+    if t == "numeric":
+        return str(q["answer"])
+    if t == "short":
+        return q["answers"][0]
+    if t in ("matching", "ordering"):
+        return list(range(len(q["pairs"] if t == "matching" else q["items"])))
+    raise AssertionError(t)
+
+
+def test_every_auto_question_accepts_its_answer_and_rejects_a_wrong_one():
+    bank = load_bank("a1", reload=True)
+    for quiz in bank.quizzes:
+        for q in quiz.questions:
+            if q["type"] == "code":
+                continue
+            assert grade(q, _correct_response(q)).correct, q["id"]
+            if q["type"] == "single":
+                wrong = next(i for i, c in enumerate(q["choices"]) if not c["correct"])
+                assert grade(q, wrong).status == "incorrect", q["id"]
+            if q["type"] == "numeric":
+                assert not grade(q, str(q["answer"] * 1.5 + 1)).correct, q["id"]
+    # 英語・カタカナの表記ゆれも正解
+    terms = bank.quiz("terms")
+    assert grade(terms.question("terms-ngram"), "n-gram").correct
+    assert grade(terms.question("terms-transformer"), "とらんすふぉーまー").correct
+
+
+def test_code_solutions_pass_and_starters_fail_gracefully():
+    bank = load_bank("a1", reload=True)
+    for q in bank.quiz("code").questions:
+        ns: dict = {}
+        exec(q["solution"], ns)  # noqa: S102
+        assert grade(q, ns[q["function_name"]]).correct, q["id"]
+        ns = {}
+        exec(q["starter"], ns)  # noqa: S102 - ひな形は実行してもエラーにならない
+        r = grade(q, ns[q["function_name"]])
+        assert r.status == "incorrect" and "None" in " ".join(r.details)
+
+
+def test_quiz_grades_in_a_kernel_widget(tmp_path):
+    """カーネル (ウィジェット) でも採点できる: 数値の問いと、名前空間の関数を採点するコード課題。"""
+    from llmbook.quiz import ProgressStore
+    from llmbook.quiz.widgets import QuizWidget
+
+    bank = load_bank("a1", reload=True)
+    store = ProgressStore(tmp_path / "p.json")
+    w = QuizWidget(bank.quiz("q3"), store, None)
+    qw = w.question("q3-decay")
+    qw.text.value = "19"
+    qw.button.click()
+    assert "× 不正解" in qw.feedback.value
+    qw.text.value = "20"
+    qw.button.click()
+    assert "○ 正解" in qw.feedback.value and store.get("a1", "q3", "q3-decay")["attempts"] == 2
+    ns: dict = {}
+    code = QuizWidget(bank.quiz("code"), store, ns)
+    cw = code.question("code-bigram")
+    cw.button.click()
+    assert "まだ定義されていません" in cw.feedback.value
+    exec(bank.quiz("code").question("code-bigram")["solution"], ns)  # noqa: S102
+    cw.button.click()
+    assert "○ 正解" in cw.feedback.value
+
+
+def test_reference_perplexity_matches_pytorch():
+    g = torch.Generator().manual_seed(0)
+    for shape in ((5, 4), (2, 3, 10), (64, 745)):
+        logits = torch.randn(*shape, generator=g)
+        targets = torch.randint(0, shape[-1], shape[:-1], generator=g)
+        want = math.exp(F.cross_entropy(logits.reshape(-1, shape[-1]).double(), targets.reshape(-1)).item())
+        assert math.isclose(reference_perplexity(logits, targets), want, rel_tol=1e-12)
+        assert math.isclose(reference_perplexity(logits, targets), perplexity(logits.double(), targets), rel_tol=1e-9)
+
+
+def test_reference_bigram_matches_counting():
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 6, (80,), generator=g)
+    P = reference_bigram_probs(ids, 6, 0.5)
+    pairs = Counter(zip(ids[:-1].tolist(), ids[1:].tolist()))
+    for a in range(6):
+        c_a = sum(c for (x, _), c in pairs.items() if x == a)
+        for b in range(6):
+            assert math.isclose(P[a, b].item(), (pairs[(a, b)] + 0.5) / (c_a + 0.5 * 6), rel_tol=1e-6)
+    assert P.dtype == torch.float32 and torch.allclose(P.sum(1), torch.ones(6))
+
+
+def test_ppl_checker_accepts_reference_and_rejects_wrong_answers():
+    assert check_perplexity_from_logits(reference_perplexity).correct
+
+    def naive(logits, targets):                       # 最大値を引かない: ±1000 であふれる
+        V = logits.shape[-1]
+        p = logits.reshape(-1, V).exp()
+        p = p / p.sum(-1, keepdim=True)
+        return math.exp(-p.gather(-1, targets.reshape(-1, 1)).log().mean().item())
+
+    def summed(logits, targets):                      # 平均ではなく和
+        return math.exp(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="sum").item())
+
+    def returns_loss(logits, targets):                # exp を忘れた
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)).item()
+
+    def boom(logits, targets):
+        raise RuntimeError("まだ書いていません")
+
+    def per_token(logits, targets):                   # 形が違う (位置ごとの値を返す)
+        return torch.exp(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none"))
+
+    r = check_perplexity_from_logits(naive)
+    assert r.status == "partial" and "1000" in " ".join(r.details)
+    for wrong in (summed, returns_loss, boom, per_token):
+        r = check_perplexity_from_logits(wrong)
+        assert not r.correct and r.details, wrong.__name__
+    assert "RuntimeError" in " ".join(check_perplexity_from_logits(boom).details)
+
+
+def test_bigram_checker_accepts_reference_and_rejects_wrong_answers():
+    assert check_bigram_probs(reference_bigram_probs).correct
+
+    def transposed(ids, V, k=1.0):                    # P[b, a] にしてしまった
+        return reference_bigram_probs(ids, V, k).T.contiguous()
+
+    def no_smoothing(ids, V, k=1.0):                  # k を足し忘れた
+        counts = torch.zeros(V, V)
+        for a, b in zip(ids[:-1].tolist(), ids[1:].tolist()):
+            counts[a, b] += 1
+        return counts / counts.sum(1, keepdim=True).clamp(min=1)
+
+    def wrong_shape(ids, V, k=1.0):
+        return reference_bigram_probs(ids, V, k)[0]
+
+    def float64(ids, V, k=1.0):
+        return reference_bigram_probs(ids, V, k).double()
+
+    def boom(ids, V, k=1.0):
+        raise IndexError("index out of range")
+
+    for wrong, words in ((transposed, "値"), (no_smoothing, "0 より大きい"), (wrong_shape, "形"),
+                         (float64, "dtype"), (boom, "IndexError")):
+        r = check_bigram_probs(wrong)
+        assert not r.correct and words in " ".join(r.details), (wrong.__name__, r.details)
+
+
+# ---------------------------------------------------------------------------
+# ノートブックの形 (出力なし・節の番号・クイズ・用語のリンク・docstring の節)
+# ---------------------------------------------------------------------------
+
+
+def test_notebook_is_stored_without_outputs_and_has_the_chapter_pattern():
+    cells = _nb_cells()
+    code = [c for c in cells if c["cell_type"] == "code"]
+    assert all(not c["outputs"] and c["execution_count"] is None for c in code)
+    assert "colab-setup" in cells[0]["metadata"]["tags"]
+    assert any(re.search(r"^#\| default_exp a1$", _src(c), re.M) for c in code)
+    headings = [m for c in cells if c["cell_type"] == "markdown" for m in re.findall(r"^## (\d+)\. (.+)$", _src(c), re.M)]
+    assert [int(n) for n, _ in headings] == list(range(1, len(headings) + 1))
+    titles = dict(headings)
+    assert titles[str(len(headings) - 1)] == "まとめ" and "クイズ" in titles[str(len(headings))]
+    calls = [_src(c).strip() for c in code if _src(c).strip().startswith(("show_quiz", "show_summary"))]
+    assert calls[-1] == 'show_summary("a1")'
+    bank = load_bank("a1", reload=True)
+    shown = [re.match(r'show_quiz\("a1", "([^"]+)"\)$', c).group(1) for c in calls[:-1]]
+    assert shown == [q.id for q in bank.quizzes]
+    # まとめの後にクイズ
+    first_quiz = next(i for i, c in enumerate(cells) if _src(c).strip().startswith("show_quiz"))
+    summary = next(i for i, c in enumerate(cells) if c["cell_type"] == "markdown" and "## 11. まとめ" in _src(c))
+    assert summary < first_quiz
+
+
+def test_notebook_starters_match_the_bank_and_do_not_raise():
+    bank = load_bank("a1", reload=True)
+    sources = {_src(c) for c in _nb_cells() if c["cell_type"] == "code"}
+    for q in bank.quiz("code").questions:
+        assert q["starter"].strip() in {s.strip() for s in sources}, q["id"]
+        ns: dict = {}
+        exec(q["starter"], ns)  # noqa: S102
+        assert ns[q["function_name"]](torch.zeros(2, 3), torch.zeros(2, dtype=torch.long)) is None \
+            if q["function_name"] == "perplexity_from_logits" else ns[q["function_name"]](torch.arange(3), 3) is None
+
+
+def test_glossary_links_use_existing_terms():
+    names = {t[k] for t in load_glossary() for k in ("ja", "en")}
+    used = [m for c in _nb_cells() if c["cell_type"] == "markdown" for m in re.findall(r"\{term\}`([^`]+)`", _src(c))]
+    assert {"言語モデル", "N-gram", "RNN", "Transformer"} <= set(used)
+    assert set(used) <= names, set(used) - names
+
+
+def test_exported_docstrings_name_a_section_that_exists():
+    sections = {int(n) for c in _nb_cells() if c["cell_type"] == "markdown"
+                for n in re.findall(r"^## (\d+)\. ", _src(c), re.M)}
+    tree = ast.parse(Path(a1.__file__).read_text(encoding="utf-8"))
+    public = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and not n.name.startswith("_")]
+    assert len(public) >= 20
+    for node in public:
+        m = re.search(r"A-1 §(\d+)", ast.get_docstring(node) or "")
+        assert m and int(m.group(1)) in sections, node.name
+
+
+def test_module_is_generated_from_the_notebook():
+    from llmbook import export
+
+    drifts = [d for d in export.plan(ROOT) if "a1" in d.path.name]
+    assert not drifts, [d.reason for d in drifts]
