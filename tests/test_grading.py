@@ -89,6 +89,13 @@ def test_short_spellings(text):
     assert grade(SHORT, text).status == "correct", text
 
 
+def test_short_with_both_spellings_in_parentheses():
+    assert grade(SHORT, "ソフトマックス (softmax)").status == "correct"
+    assert grade(SHORT, "Softmax（ソフトマックス関数）").status == "correct"
+    assert grade(SHORT, "ソフトマックス (シグモイド)").status == "incorrect"  # かっこの中も正解でなければ×
+    assert grade(SHORT, "シグモイド (softmax)").status == "incorrect"
+
+
 def test_short_wrong_and_invalid():
     r = grade(SHORT, "シグモイド")
     assert r.status == "incorrect" and "正解の例" in r.details[0]

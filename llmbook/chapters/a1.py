@@ -612,22 +612,22 @@ def synchronize(device) -> None:
         torch.mps.synchronize()
 
 
-def measure_time(fn: Callable[[], object], device, repeats: int = 5, warmup: int = 1) -> float:
-    """fn() の実行時間 (秒) を repeats 回測り、最小値を返す (A-1 §8 で導入)。
+def measure_time(fn: Callable[[], object], device, repeats: int = 7, warmup: int = 2) -> float:
+    """fn() の実行時間 (秒) を repeats 回測り、中央値を返す (A-1 §8 で導入)。
 
-    ほかの処理の割り込みで遅くなった回を除くため、平均ではなく最小値を使う。
+    ほかの処理の割り込みで遅くなった回に引きずられないよう、平均ではなく中央値を使う。
     測った値は実行のたびに少し変わる (この章で、実行ごとに変わる数値はこれだけ)。
     """
     for _ in range(warmup):
         fn()
     synchronize(device)
-    best = float("inf")
+    times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
         synchronize(device)
-        best = min(best, time.perf_counter() - t0)
-    return best
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
 
 
 # --- a1_language_models.ipynb セル 47

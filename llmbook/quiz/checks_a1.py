@@ -74,7 +74,7 @@ def check_perplexity_from_logits(fn) -> object:
     return check_against_reference(
         fn, reference_perplexity, _ppl_cases(),
         hint="logits を (N, V) に、targets を (N,) に reshape します。各行の最大値 m を引いてから "
-             "log Σ exp をとり (log_z = log(exp(z - m).sum()) + m)、正解のスコアとの差 log_z − z[正解] を "
+             "log Σ exp をとり (log_z = log(exp(z - m).sum()) + m)、正解のスコアとの差 log_z − z[正解] を"
              "平均して exp します。",
         properties=[("一様なスコアなら PPL = V", uniform_gives_vocab_size),
                     ("正解に確率 1 近くを置けば PPL ≈ 1", confident_gives_one)],
@@ -126,4 +126,18 @@ def check_bigram_probs(fn) -> object:
         hint="counts = torch.zeros(V, V) を作り、隣り合う組 (ids[:-1], ids[1:]) ごとに 1 を足します "
              "(ループでも index_put_(..., accumulate=True) でもよい)。分母は counts.sum(dim=1, keepdim=True) + k * V です。",
         properties=[("各行が確率分布 (正で和が 1)", rows_are_distributions)],
+        diagnoses=[
+            (lambda ids, V, k=1.0: reference_bigram_probs(ids, V, k).double(),
+             "値は正しいのに dtype が float64 です。最後に .float() を付けて float32 にします。"),
+            (_bigram_without_accumulate,
+             "同じ組が何度現れても 1 しか足されていないようです。counts[a, b] += 1 をまとめて書くと重複が数えられません。"
+             "ループで足すか、counts.index_put_((a, b), torch.ones(len(a)), accumulate=True) を使います。"),
+        ],
     )
+
+
+def _bigram_without_accumulate(ids: torch.Tensor, vocab_size: int, k: float = 1.0) -> torch.Tensor:
+    """よくある誤り: 添字でまとめて += 1 すると、重複した組が 1 回しか数えられない。"""
+    counts = torch.zeros(vocab_size, vocab_size)
+    counts[ids[:-1], ids[1:]] += 1
+    return (counts + k) / (counts.sum(dim=1, keepdim=True) + k * vocab_size)

@@ -30,6 +30,7 @@ MAX_ESSAY = 4000
 # 表記ゆれとして無視する文字: 空白、中黒、ハイフン類、長音符 (デコーダー / デコーダ)、かぎ括弧、句読点
 _IGNORED = set(" \t\r\n\u3000・-‐‑‒–—―−ー_「」『』。、，．,.()（）")
 _NUM_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_PAREN_RE = re.compile(r"^(.+?)\((.+)\)$")
 _FRAC_RE = re.compile(r"^([+-]?\d+(?:\.\d+)?)/(\d+(?:\.\d+)?)$")
 
 
@@ -193,7 +194,12 @@ def _grade_short(q, resp) -> Result:
     got = normalize_text(resp)
     if not got:
         return _invalid("記号と空白だけでは答えになりません。")
-    ok = any(got == normalize_text(a) for a in q["answers"])
+    accepted = {normalize_text(a) for a in q["answers"]}
+    ok = got in accepted
+    # 「RNN (リカレントニューラルネットワーク)」のように、かっこの外と中がどちらも正解の表記なら正解
+    m = _PAREN_RE.match(unicodedata.normalize("NFKC", resp).strip())
+    if not ok and m:
+        ok = normalize_text(m.group(1)) in accepted and normalize_text(m.group(2)) in accepted
     status = "correct" if ok else "incorrect"
     details = [] if ok else [f"正解の例: {' / '.join(q['answers'][:3])}"]
     return Result(status, 1.0 if ok else 0.0, _mark(status), details)

@@ -29,6 +29,7 @@
   var AUTO_TYPES = ["single", "multi", "numeric", "short", "matching", "ordering", "code"];
   var IGNORED = " \t\r\n\u3000・-‐‑‒–—―−ー_「」『』。、，．,.()（）";
   var NUM_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+  var PAREN_RE = /^(.+?)\((.+)\)$/;
   var FRAC_RE = /^([+-]?\d+(?:\.\d+)?)\/(\d+(?:\.\d+)?)$/;
   var LETTERS = "ABCDEFGHIJKL";
   var STORE_KEY = "llmbook-progress-v1";
@@ -137,7 +138,11 @@
     if (cpLen(r) > MAX_SHORT) return invalid("入力が長すぎます (" + cpLen(r) + " 文字、上限 " + MAX_SHORT + " 文字)。用語だけを入力してください。");
     var got = normalizeText(r);
     if (!got) return invalid("記号と空白だけでは答えになりません。");
-    var ok = q.answers.some(function (a) { return normalizeText(a) === got; });
+    var accepted = q.answers.map(normalizeText);
+    var ok = accepted.indexOf(got) >= 0;
+    // 「RNN (リカレントニューラルネットワーク)」のように、かっこの外と中がどちらも正解の表記なら正解
+    var m = PAREN_RE.exec(r.normalize("NFKC").trim());
+    if (!ok && m) ok = accepted.indexOf(normalizeText(m[1])) >= 0 && accepted.indexOf(normalizeText(m[2])) >= 0;
     var status = ok ? "correct" : "incorrect";
     return result(status, ok ? 1 : 0, mark(status), ok ? [] : ["正解の例: " + q.answers.slice(0, 3).join(" / ")]);
   }
