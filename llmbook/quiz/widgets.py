@@ -107,22 +107,22 @@ class QuestionWidget:
     def _build_single(self):
         self.picker = W.ToggleButtons(options=[(LETTERS[i], i) for i in range(len(self.q["choices"]))], index=None,
                                       style={"button_width": "3em"}, tooltips=[c["text"][:80] for c in self.q["choices"]])
-        return [self._choice_list(), W.HBox([W.Label("答え:"), self.picker]), self.button]
+        return [self._choice_list(), W.HBox([W.Label("答え:"), self.picker]), W.HBox([self.button])]
 
     def _build_multi(self):
         self.checks = [W.Checkbox(description=LETTERS[i], indent=False, layout=W.Layout(width="4em"))
                        for i in range(len(self.q["choices"]))]
-        return [self._choice_list(), _html("<small>当てはまるものをすべて選びます。</small>"), W.HBox(self.checks), self.button]
+        return [self._choice_list(), _html("<small>当てはまるものをすべて選びます。</small>"), W.HBox(self.checks), W.HBox([self.button])]
 
     def _build_numeric(self):
         self.text = W.Text(placeholder="数値 (例: 8、0.5、2/3、50%)", description="答え:", style=_STYLE)
         unit = W.Label(self.q.get("unit", ""))
-        return [W.HBox([self.text, unit]), self.button]
+        return [W.HBox([self.text, unit]), W.HBox([self.button])]
 
     def _build_short(self):
         self.text = W.Text(placeholder=self.q.get("placeholder") or "答えを入力", description="答え:", style=_STYLE,
                            layout=W.Layout(width="60%"))
-        return [self.text, self.button]
+        return [self.text, W.HBox([self.button])]
 
     def _build_matching(self):
         order = self.q["order"]
@@ -137,13 +137,13 @@ class QuestionWidget:
             rows.append(W.HBox([d, _html(_esc(p["left"]))]))
         head = _html(f"<div>{_esc(self.q['right_label'])}:</div><ul style='list-style:none;padding-left:0'>{rights}</ul>"
                      f"<div>{_esc(self.q['left_label'])}ごとに、合う記号を選びます。</div>")
-        return [head, *rows, self.button]
+        return [head, *rows, W.HBox([self.button])]
 
     def _build_ordering(self):
         self.current = list(self.q["order"])
         self.rows_box = W.VBox()
         self._render_order()
-        return [_html("<small>↑ ↓ で並べ替えます。</small>"), self.rows_box, self.button]
+        return [_html("<small>↑ ↓ で並べ替えます。</small>"), self.rows_box, W.HBox([self.button])]
 
     def _render_order(self):
         rows = []
@@ -170,7 +170,7 @@ class QuestionWidget:
         self.answer_box = W.VBox(layout=_WIDE)
         self.button.description = "自己採点を記録"
         self.button.disabled = True
-        return [self.text, self.reveal, self.answer_box, self.button]
+        return [self.text, W.HBox([self.reveal]), self.answer_box, W.HBox([self.button])]
 
     def _reveal(self):
         if not self.text.value.strip():
