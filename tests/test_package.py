@@ -60,3 +60,10 @@ def test_plot_attention_labels_and_errors():
         plot_attention(w, ["a", "b"])
     with pytest.raises(ValueError, match="2 次元"):
         plot_attention(torch.ones(2, 2, 2), ["a", "b"])
+
+
+def test_table_html_escapes_and_shapes():
+    from llmbook.display import table_html
+
+    html = table_html(["モデル", "PPL"], [("<b>RNN</b>", 3.1), ("5-gram", 1.9)])
+    assert html.count("<tr>") == 3 and "&lt;b&gt;RNN&lt;/b&gt;" in html and "<b>" not in html

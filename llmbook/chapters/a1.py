@@ -772,10 +772,9 @@ class PerplexityTable:
     def _repr_html_(self) -> str:
         import html
 
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in self._HEADER)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in self._cells(r)) + "</tr>" for r in self)
-        return (f"<div><strong>{html.escape(self.title)}</strong></div>"
-                f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        from llmbook.display import table_html
+
+        return f"<div><strong>{html.escape(self.title)}</strong></div>" + table_html(self._HEADER, [self._cells(r) for r in self])
 
     def __str__(self) -> str:
         return self.to_text()
