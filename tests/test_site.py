@@ -93,6 +93,10 @@ def test_page_shows_glossary_and_all_quizzes(page):
     for q in range(1, 11):
         assert quiz(page, f"q{q}").locator(".llmbook-q").count() >= 2
     assert page.locator(".llmbook-summary .llmbook-summary-table tbody tr").count() == 12
+    # 公開済みの章への「関連する章」はリンク、未公開の章は (準備中)
+    assert quiz(page, "q1").locator(".llmbook-ref a").first.get_attribute("href") == "a1_language_models.html"
+    assert "準備中" in quiz(page, "q5").locator(".llmbook-ref").first.inner_text()
+    assert page.locator("dl.glossary a[href*='a1_language_models']").count() >= 3
     # 図 (PNG) が実行結果として載っている
     assert page.locator("img[src*='_images/']").count() >= 4
 
@@ -250,4 +254,27 @@ def test_japanese_search_finds_pages(browser, server, query, expected):
     results = pg.locator("#search-results ul.search li")
     assert results.count() >= 1, query
     assert any(expected in t for t in results.all_inner_texts()), results.all_inner_texts()
+    pg.close()
+
+
+def test_a1_page_shows_results_and_grades(browser, server):
+    """A-1 のページ: 図・表・クイズがそろい、カーネルなしで正誤を判定できる。"""
+    pg = browser.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(server + "/chapters/a1_language_models.html")
+    pg.wait_for_selector(".llmbook-quiz-body")
+    assert pg.locator("img[src*='_images/']").count() >= 5
+    assert pg.locator(".cell_output table").count() >= 5
+    assert pg.locator(".llmbook-quiz").count() == 5 and pg.locator(".llmbook-summary").count() == 1
+    assert pg.locator("a.reference.internal:has(span.xref.std-term)").count() >= 5  # 用語集へのリンク
+    q = pg.locator('.llmbook-q[data-qid="q3-decay"]')
+    q.locator("input").fill("19")
+    q.locator("button.llmbook-submit").click()
+    assert "× 不正解" in q.locator(".llmbook-feedback").inner_text()
+    q.locator("input").fill("20")
+    q.locator("button.llmbook-submit").click()
+    assert "○ 正解" in q.locator(".llmbook-feedback").inner_text()
+    assert "自動採点 1 /" in pg.locator(".llmbook-summary .llmbook-score").inner_text()
+    assert not errors
     pg.close()
