@@ -72,7 +72,6 @@ def page(browser, server):
     pg.evaluate("localStorage.clear()")
     pg.reload()
     pg.wait_for_selector(".llmbook-quiz-body")
-    pg.errors = errors
     yield pg
     assert not [e for e in errors if "404" not in e], errors
     pg.close()

@@ -111,7 +111,7 @@ def grade_answer(chapter: str, quiz_id: str, qid: str, response: Any, *, record:
     quiz = load_bank(chapter).quiz(quiz_id)
     result = grade(quiz.question(qid), response)
     if record:
-        (store or get_store()).record(chapter, quiz_id, qid, result, None if callable(response) else response)
+        (store or get_store()).record(chapter, quiz_id, qid, result, response)  # 関数そのものは記録されない
     return result
 
 

@@ -26,7 +26,6 @@ __all__ = [
     "load_bank",
     "load_bank_file",
     "load_glossary",
-    "bank_dir",
     "available_chapters",
 ]
 
@@ -102,10 +101,6 @@ class Bank:
                 return q
         ids = ", ".join(q.id for q in self.quizzes)
         raise KeyError(f"{self.path.name} に小テスト '{quiz_id}' はありません (あるもの: {ids})")
-
-
-def bank_dir() -> Path:
-    return BANK_DIR
 
 
 def available_chapters() -> list[str]:

@@ -236,8 +236,7 @@ class QuestionWidget:
         self.last = result
         self.feedback.value = feedback_html(result, self.q.get("explanation", ""))
         if result.recordable:
-            self.store.record(self.chapter, self.quiz_id, self.q["id"], result,
-                              None if self.q["type"] == "code" else response)
+            self.store.record(self.chapter, self.quiz_id, self.q["id"], result, response)  # 関数は記録されない
             self.previous.value = ""
         self.on_graded()
         return result
