@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from llmbook.corpus import (
+    AUTO_ENCODINGS,
     GIVEN_NAMES,
     NAME_MIN_DISTANCE,
     PASSAGE_SEPARATOR,
@@ -20,6 +21,7 @@ from llmbook.corpus import (
     Corpus,
     CorpusError,
     LongRangeItem,
+    decode_text,
     generate_corpus,
     load_text,
     split_train_val,
@@ -324,24 +326,127 @@ def test_load_only_aozora_markup(tmp_path: Path) -> None:
     assert "本文が残りませんでした" in str(e.value)
 
 
-def test_load_shift_jis(tmp_path: Path) -> None:
+def test_load_shift_jis_without_being_told(tmp_path: Path) -> None:
+    """青空文庫の多くのファイルと同じ Shift_JIS (cp932) を、文字コードを指定せずに読める。"""
+    p = tmp_path / "sjis.txt"
+    p.write_bytes(AOZORA_SAMPLE.read_text(encoding="utf-8").replace("\n", "\r\n").encode("cp932"))
+    _check_aozora_stripped(load_text(p))
+    _check_aozora_stripped(load_text(p, encoding="auto"))
+    _check_aozora_stripped(load_text(p, encoding="cp932"))
+    _check_aozora_stripped(load_text(p, encoding="Shift_JIS"))
+
+
+def test_load_utf8_is_tried_first(tmp_path: Path) -> None:
+    # UTF-8 として読める文章は、cp932 としても (文字化けして) 読めてしまうことがある。UTF-8 が先。
+    p = tmp_path / "utf8.txt"
+    p.write_text("春はあけぼの。やうやう白くなりゆく山ぎは。", encoding="utf-8")
+    assert load_text(p) == "春はあけぼの。やうやう白くなりゆく山ぎは。"
+    assert AUTO_ENCODINGS == ("utf-8-sig", "cp932")
+
+
+def test_explicit_utf8_on_shift_jis_file(tmp_path: Path) -> None:
     p = tmp_path / "sjis.txt"
     p.write_text(AOZORA_SAMPLE.read_text(encoding="utf-8"), encoding="cp932")
     with pytest.raises(CorpusError) as e:
-        load_text(p)
+        load_text(p, encoding="utf-8")
     msg = str(e.value)
-    assert str(p) in msg and "UTF-8" in msg
-    assert "Shift_JIS" in msg and "iconv" in msg and "cp932" in msg
-    # 文字コードを指定すれば読める
-    _check_aozora_stripped(load_text(p, encoding="cp932"))
-    _check_aozora_stripped(load_text(p, encoding="auto"))
+    assert str(p) in msg and "指定された文字コード utf-8 として読めません" in msg
+    assert "Shift_JIS" in msg and "cp932" in msg and "auto" in msg
+    assert isinstance(e.value.__cause__, UnicodeDecodeError)
+
+
+def test_explicit_other_encoding_failure(tmp_path: Path) -> None:
+    p = tmp_path / "utf8.txt"
+    p.write_text("日本語の文章です。", encoding="utf-8")
+    with pytest.raises(CorpusError) as e:
+        load_text(p, encoding="ascii")
+    msg = str(e.value)
+    assert "指定された文字コード ascii として読めません" in msg and "1 バイト目" in msg
+    assert "自動判定" in msg and "Shift_JIS" not in msg
+
+
+def test_auto_says_both_encodings_were_tried(tmp_path: Path) -> None:
+    p = tmp_path / "broken.txt"
+    # 0x81 0x7F: UTF-8 では先頭に来ない続きのバイト、cp932 では 2 バイト目に使えない組
+    p.write_bytes(b"abc\x81\x7f end\n")
+    for enc in ("auto", None):
+        with pytest.raises(CorpusError) as e:
+            load_text(p, encoding=enc)
+        msg = str(e.value)
+        assert str(p) in msg and "UTF-8 としても cp932 (Shift_JIS) としても読めません" in msg
+        assert "両方を試しました" in msg and "EUC-JP" in msg and "euc_jp" in msg
+        assert "UTF-8 は 4 バイト目、cp932 は 4 バイト目" in msg
+        assert "バイナリ" not in msg and "UTF-16" not in msg
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_gets_its_own_message(tmp_path: Path, encoding: str) -> None:
+    """BOM 付き (utf-16) と BOM なし (-le / -be: NUL の並び方で分かる) の UTF-16。"""
+    p = tmp_path / "u16.txt"
+    text = AOZORA_SAMPLE.read_text(encoding="utf-8")
+    p.write_text(text, encoding=encoding)
+    for enc in ("auto", "utf-8", "cp932"):
+        with pytest.raises(CorpusError) as e:
+            load_text(p, encoding=enc)
+        msg = str(e.value)
+        assert str(p) in msg and "UTF-16 で保存されたテキストのようです" in msg, enc
+        assert "iconv -f UTF-16 -t UTF-8" in msg and "encoding='utf-16'" in msg
+        assert "Shift_JIS (cp932) のことが多い" not in msg and "バイナリ" not in msg
+    # 言われたとおりに文字コードを指定すれば読める
+    _check_aozora_stripped(load_text(p, encoding=encoding))
+
+
+def test_utf32_with_bom_is_named(tmp_path: Path) -> None:
+    p = tmp_path / "u32.txt"
+    p.write_text("本文です。\n", encoding="utf-32")
+    with pytest.raises(CorpusError, match="UTF-32 で保存された"):
+        load_text(p)
+    assert load_text(p, encoding="utf-32") == "本文です。"
+
+
+def test_binary_file_gets_its_own_message(tmp_path: Path) -> None:
+    p = tmp_path / "image.png"
+    p.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00\xff\x10\x00\x07")
+    for enc in ("auto", "utf-8", "cp932"):
+        with pytest.raises(CorpusError) as e:
+            load_text(p, encoding=enc)
+        msg = str(e.value)
+        assert str(p) in msg and "バイナリファイルのようです" in msg and "9 バイト目" in msg, enc
+        assert "NUL" in msg and "UTF-16" not in msg and "Shift_JIS" not in msg
+
+
+def test_zip_file_says_to_unpack(tmp_path: Path) -> None:
+    import zipfile
+
+    p = tmp_path / "aozora.zip"
+    with zipfile.ZipFile(p, "w") as z:
+        z.writestr("sample.txt", AOZORA_SAMPLE.read_bytes())
+    with pytest.raises(CorpusError) as e:
+        load_text(p)
+    assert "バイナリファイル" in str(e.value) and "ZIP" in str(e.value) and "展開" in str(e.value)
+
+
+def test_a_stray_nul_in_japanese_text_is_not_utf16(tmp_path: Path) -> None:
+    p = tmp_path / "nul.txt"
+    p.write_bytes("日本語の文章".encode() + b"\x00" + "続き".encode())
+    with pytest.raises(CorpusError, match="バイナリファイル"):
+        load_text(p)
+
+
+def test_decode_text_directly() -> None:
+    assert decode_text("あい".encode("cp932")) == "あい"
+    assert decode_text(b"\xef\xbb\xbfabc") == "abc"
+    with pytest.raises(CorpusError, match="^入力 は"):
+        decode_text(b"\x81\x7f", name="入力")
 
 
 def test_load_unknown_encoding(tmp_path: Path) -> None:
     p = tmp_path / "a.txt"
     p.write_text("本文", encoding="utf-8")
-    with pytest.raises(CorpusError, match="文字コード"):
+    with pytest.raises(CorpusError, match="文字コード 'no-such-codec' は知らない名前"):
         load_text(p, encoding="no-such-codec")
+    with pytest.raises(TypeError, match="文字列で渡してください"):
+        load_text(p, encoding=932)  # type: ignore[arg-type]
 
 
 def test_load_bom_and_crlf(tmp_path: Path) -> None:

@@ -1,0 +1,4 @@
+"""``python -m llmbook.corpus`` の入口。"""
+from . import main
+
+main()
