@@ -3,12 +3,53 @@
 このファイルは編集しないでください。ノートブックを直してから
 ``python -m llmbook.export`` を実行します (tests がずれを検出します)。
 """
-# --- a1_language_models.ipynb セル 6
 import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable, Optional, Sequence
 
+import numpy as np
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from llmbook.corpus import CharTokenizer, Corpus, CorpusError, generate_corpus, load_text
+from llmbook.seed import set_seed
+
+__all__ = [
+    "cross_entropy",
+    "perplexity",
+    "perplexity_from_log_probs",
+    "MIN_TEXT_CHARS",
+    "A1Data",
+    "make_a1_data",
+    "load_a1_data",
+    "get_batch",
+    "NGramLM",
+    "fit_ngrams",
+    "rnn_forward_loop",
+    "CharLM",
+    "CharRNN",
+    "TrainConfig",
+    "train_char_model",
+    "A1_TRAIN",
+    "make_a1_model",
+    "train_a1_model",
+    "CausalSelfAttention",
+    "TinyAttentionLM",
+    "gradient_by_distance",
+    "synchronize",
+    "measure_time",
+    "long_range_accuracy",
+    "quote_cue_effect",
+    "PerplexityRow",
+    "PerplexityTable",
+    "build_a1_table",
+    "a1_baselines",
+]
 
 
+# --- a1_language_models.ipynb: 交差エントロピーとパープレキシティ
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """平均交差エントロピー (自然対数、単位は nat) を一から計算する (A-1 §1 で導入)。
 
@@ -44,14 +85,7 @@ def perplexity_from_log_probs(log_probs) -> float:
     return math.exp(-lp.mean().item())
 
 
-# --- a1_language_models.ipynb セル 15
-from dataclasses import dataclass
-from typing import Optional
-
-import torch
-
-from llmbook.corpus import CharTokenizer, Corpus, CorpusError, generate_corpus, load_text
-
+# --- a1_language_models.ipynb: 3. 文字トークナイザとバッチ
 #: 読者自身のテキストに求める最小の文字数 (これより短いと、学習用と検証用に分けても意味のある評価にならない)。
 MIN_TEXT_CHARS = 1000
 
@@ -134,14 +168,7 @@ def get_batch(ids: torch.Tensor, batch_size: int, seq_len: int, generator: Optio
     return x, y
 
 
-# --- a1_language_models.ipynb セル 20
-import math
-from typing import Iterable, Optional, Sequence
-
-import numpy as np
-import torch
-
-
+# --- a1_language_models.ipynb: 4. N グラム言語モデル
 def _as_id_array(ids, vocab_size: int) -> np.ndarray:
     """ID の列 (Tensor・list・ndarray) を検証して int64 の 1 次元 ndarray にする。"""
     if isinstance(ids, torch.Tensor):
@@ -287,12 +314,7 @@ def fit_ngrams(train_ids, vocab_size: int, orders: Iterable[int] = range(1, 6), 
     return {n: NGramLM(n, vocab_size, **kwargs).fit(train_ids) for n in orders}
 
 
-# --- a1_language_models.ipynb セル 28
-from typing import Optional
-
-import torch
-
-
+# --- a1_language_models.ipynb: 5. RNN と LSTM
 def rnn_forward_loop(x: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor, b_hh: torch.Tensor,
                      h0: Optional[torch.Tensor] = None) -> tuple:
     """単純な RNN (tanh) の forward を、時刻のループで一から計算する (A-1 §5 で導入)。
@@ -308,13 +330,6 @@ def rnn_forward_loop(x: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, b_
         h = torch.tanh(xs[:, t] + h @ w_hh.T + b_hh)            # (B, H)
         outs.append(h)
     return torch.stack(outs, dim=1), h
-
-
-# --- a1_language_models.ipynb セル 31
-from typing import Optional, Sequence
-
-import torch
-import torch.nn as nn
 
 
 class CharLM(nn.Module):
@@ -431,17 +446,6 @@ class CharRNN(CharLM):
         return self.rnn(x)[0]                                      # (B, T, E) → (B, T, H)
 
 
-# --- a1_language_models.ipynb セル 33
-import math
-from dataclasses import dataclass
-
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-
-from llmbook.seed import set_seed
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     """学習ループの設定 (A-1 §5 で導入)。"""
@@ -511,13 +515,7 @@ def train_a1_model(kind: str, data: "A1Data", device=None, seed: int = 0) -> tup
     return model, losses
 
 
-# --- a1_language_models.ipynb セル 36
-import math
-
-import torch
-import torch.nn as nn
-
-
+# --- a1_language_models.ipynb: 6. 小さな自己注意モデル
 class CausalSelfAttention(nn.Module):
     """因果マスクつきのマルチヘッド自己注意を、式どおりに一から書いたもの (A-1 §6 で導入。詳しくは A-3・A-5)。"""
 
@@ -577,11 +575,7 @@ class TinyAttentionLM(CharLM):
         return self.features(self.embed(ids.to(self._device())), return_weights=True)[1]
 
 
-# --- a1_language_models.ipynb セル 41
-import torch
-import torch.nn.functional as F
-
-
+# --- a1_language_models.ipynb: 7. 勾配消失を測る
 def gradient_by_distance(model: "CharLM", chunk: torch.Tensor) -> torch.Tensor:
     """最後の位置の損失から、k 文字前の入力の埋め込みへの勾配のノルムを測る (A-1 §7 で導入)。
 
@@ -596,13 +590,7 @@ def gradient_by_distance(model: "CharLM", chunk: torch.Tensor) -> torch.Tensor:
     return grad.norm(dim=-1).mean(0).flip(0).cpu()                   # (T,) k = 0, 1, …, T-1
 
 
-# --- a1_language_models.ipynb セル 44
-import time
-from typing import Callable
-
-import torch
-
-
+# --- a1_language_models.ipynb: 8. 逐次計算と並列計算
 def synchronize(device) -> None:
     """GPU の非同期な計算が終わるまで待つ (CPU では何もしない)。時間の測定の前後で呼ぶ (A-1 §8 で導入)。"""
     device = torch.device(device)
@@ -630,12 +618,7 @@ def measure_time(fn: Callable[[], object], device, repeats: int = 7, warmup: int
     return sorted(times)[len(times) // 2]
 
 
-# --- a1_language_models.ipynb セル 47
-from typing import Sequence
-
-import torch
-
-
+# --- a1_language_models.ipynb: 9. 長距離の手がかりを当てられるか
 def long_range_accuracy(model, ids: torch.Tensor, items: Sequence, tokenizer) -> dict:
     """長距離項目の種類ごとに、予測が正しかった数と項目の数 (正解数, 総数) を返す (A-1 §9 で導入)。
 
@@ -670,14 +653,7 @@ def quote_cue_effect(model, ids: torch.Tensor, items: Sequence, tokenizer, windo
     return {"with": model.next_probs(orig)[:, close], "without": model.next_probs(cut)[:, close]}
 
 
-# --- a1_language_models.ipynb セル 50
-import math
-from dataclasses import dataclass
-from typing import Optional
-
-import torch
-
-
+# --- a1_language_models.ipynb: 10. パープレキシティの表
 @dataclass(frozen=True)
 class PerplexityRow:
     """パープレキシティの表の 1 行 (A-1 §10 で導入)。"""
