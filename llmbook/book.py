@@ -22,7 +22,7 @@ PUBLISHED: tuple[str, ...] = ("A-1", "A-6")
 
 
 def chapter_links(ref: str) -> list[tuple[str, str | None]]:
-    """「A-2・A-5」のような章の参照を [(表示, ファイル名 or None), ...] に分ける。未公開の章は None。"""
+    """「A-2・A-5」のような章の参照を [(表示, ファイル名), ...] に分ける (未公開の章は None)。"""
     out = []
     for label in re.findall(r"A-[1-6]", ref):
         stem = CHAPTERS[label][0] if label in PUBLISHED else None

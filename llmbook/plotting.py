@@ -2,21 +2,42 @@
 
 - 日本語のラベルが豆腐 (□) にならないよう、matplotlib-fontja の IPAex ゴシックを使う。
 - 色覚の多様性に配慮し、線の色は Okabe–Ito パレット、ヒートマップは viridis 系にする。
+- 図の中の文字は大きめにする (Web サイトでは図が本文の幅に縮められ、スマートフォンでは
+  さらに小さくなるため。既定の 10 pt では目盛りや凡例が読みにくい)。
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["setup_japanese", "OKABE_ITO", "HEATMAP_CMAP", "plot_attention", "japanese_font_name"]
+__all__ = [
+    "FONT_SIZES",
+    "HEATMAP_CMAP",
+    "OKABE_ITO",
+    "japanese_font_name",
+    "plot_attention",
+    "setup_japanese",
+]
 
 #: 色覚の多様性に配慮した 8 色 (Okabe & Ito, 2008)。
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 #: 注意マップなどのヒートマップに使う、知覚的に一様で色覚多様性に配慮したカラーマップ。
 HEATMAP_CMAP = "viridis"
+
+#: 図の中の文字の大きさ (pt)。matplotlib の既定 (本文 10、目盛り 10) より大きい。
+FONT_SIZES: dict[str, float] = {
+    "font.size": 13,
+    "axes.titlesize": 14,
+    "axes.labelsize": 13,
+    "xtick.labelsize": 12,
+    "ytick.labelsize": 12,
+    "legend.fontsize": 12,
+    "legend.title_fontsize": 12,
+    "figure.titlesize": 15,
+}
 
 _done = False
 
@@ -42,6 +63,7 @@ def setup_japanese() -> None:
             "figure.dpi": 100,
             "savefig.dpi": 100,
             "figure.figsize": (6.4, 4.0),
+            **FONT_SIZES,
         }
     )
     _done = True
@@ -72,16 +94,19 @@ def plot_attention(
     key_tokens = list(query_tokens if key_tokens is None else key_tokens)
     query_tokens = list(query_tokens)
     if w.ndim != 2:
-        raise ValueError(f"注意の重みは 2 次元 (クエリ × キー) で渡してください。受け取った形: {w.shape}")
+        raise ValueError(
+            f"注意の重みは 2 次元 (クエリ × キー) で渡してください。受け取った形: {w.shape}")
     if w.shape != (len(query_tokens), len(key_tokens)):
         raise ValueError(
-            f"重みの形 {w.shape} とトークン数 (クエリ {len(query_tokens)}, キー {len(key_tokens)}) が合いません。"
+            f"重みの形 {w.shape} とトークン数 (クエリ {len(query_tokens)}, "
+            f"キー {len(key_tokens)}) が合いません。"
         )
     if ax is None:
         size = max(3.0, 0.45 * max(w.shape) + 1.5)
         _, ax = plt.subplots(figsize=(size + 1.0, size))
     im = ax.imshow(w, cmap=cmap, vmin=vmin, vmax=vmax)
-    ax.set_xticks(range(len(key_tokens)), key_tokens, rotation=90 if max(map(len, key_tokens), default=0) > 2 else 0)
+    long_keys = max(map(len, key_tokens), default=0) > 2
+    ax.set_xticks(range(len(key_tokens)), key_tokens, rotation=90 if long_keys else 0)
     ax.set_yticks(range(len(query_tokens)), query_tokens)
     ax.set_xlabel("キー (参照される側のトークン)")
     ax.set_ylabel("クエリ (参照する側のトークン)")
@@ -93,7 +118,7 @@ def plot_attention(
         mid = (vmin + vmax) / 2
         for i in range(w.shape[0]):
             for j in range(w.shape[1]):
-                ax.text(j, i, f"{w[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                ax.text(j, i, f"{w[i, j]:.2f}", ha="center", va="center", fontsize=10,
                         color="black" if w[i, j] > mid else "white")
     ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="注意の重み")
     return ax

@@ -22,7 +22,8 @@ def soft_breaks(text: str) -> list[str]:
     for a, b in zip(lines, lines[1:]):
         if a.strip().startswith("```"):
             infence = not infence
-        if infence or not a.strip() or not b.strip() or SYNTAX.match(b) or a.strip().startswith(("|", "$$", "#", "```")):
+        if infence or not a.strip() or not b.strip() or SYNTAX.match(b) \
+                or a.strip().startswith(("|", "$$", "#", "```")):
             continue
         if re.search(CJK_END + "$", a.rstrip()) and re.match(CJK_START, b):
             found.append(f"…{a[-15:]}⏎{b[:15]}…")
