@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["CHAPTERS", "PUBLISHED", "chapter_links"]
+__all__ = ["CHAPTERS", "PUBLISHED", "REVIEW_CHAPTERS", "chapter_links"]
 
 #: 章の番号 → (ノートブックのファイル名 (拡張子なし), 題名)
 CHAPTERS: dict[str, tuple[str, str]] = {
@@ -19,6 +19,9 @@ CHAPTERS: dict[str, tuple[str, str]] = {
 }
 #: 公開済みの章 (``_toc.yml`` に載っているもの)
 PUBLISHED: tuple[str, ...] = ("A-1", "A-6")
+#: 復習の章 (確認問題そのものが本文。まとめと得点は最後の問題の後ろ)。ほかの章は
+#: 「まとめ」→「章末クイズ」の順で終わる (tests/test_chapters.py が確かめる)
+REVIEW_CHAPTERS: tuple[str, ...] = ("A-6",)
 
 
 def chapter_links(ref: str) -> list[tuple[str, str | None]]:

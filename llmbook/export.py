@@ -325,7 +325,7 @@ def module_for(nb_path: Path, nb: dict) -> tuple[str | None, str | None]:
 
 def _lines(text: str) -> list[str]:
     """ノートブックの ``source`` の形 (行ごとのリスト。git の差分が行単位になる)。"""
-    return text.splitlines(keepends=True)
+    return re.findall(r"[^\n]*\n|[^\n]+$", text)
 
 
 def _dump_nb(nb: dict) -> str:
