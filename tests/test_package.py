@@ -152,3 +152,17 @@ def test_table_html_escapes_and_shapes():
 
     html = table_html(["モデル", "PPL"], [("<b>RNN</b>", 3.1), ("5-gram", 1.9)])
     assert html.count("<tr>") == 3 and "&lt;b&gt;RNN&lt;/b&gt;" in html and "<b>" not in html
+    # 狭い画面では横スクロールの枠の中に入り、数のセルは折り返さない
+    assert html.startswith('<div class="llmbook-table"') and "overflow-x:auto" in html
+    assert html.count('class="num"') == 2 and "<table>" in html
+    assert "<td>5-gram</td>" in html  # 「5-gram」は数ではない
+
+
+@pytest.mark.parametrize("value, expected", [
+    (3, True), (1.25, True), ("1,234", True), ("45%", True), ("1e-3", True), ("−0.5", True),
+    ("2.5 倍", True), (True, False), ("5-gram", False), ("A-1", False), ("", False), (None, False),
+])
+def test_number_cells_are_recognised(value, expected):
+    from llmbook.display import is_number
+
+    assert is_number(value) is expected
