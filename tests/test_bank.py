@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -57,6 +58,97 @@ def test_display_order_is_deterministic_and_never_the_answer():
             order = display_order(key, n)
             assert sorted(order) == list(range(n)) and order != list(range(n))
             assert order == display_order(key, n)
+            assert sorted(display_order(key, n, derange=False)) == list(range(n))
+
+
+def test_display_order_is_stable_between_builds():
+    """順は SHA-256 だけから決まる (Python の hash() や実行ごとの乱数、ファイルの置き場所によらない)。
+    この値が変わったら、読者の画面の並びが変わる: 意図した変更のときだけ更新する。"""
+    assert display_order("a6/q1-output", 4, derange=False) == [2, 3, 0, 1]
+    assert display_order("a6/q2-history", 4) == display_order("a6/q2-history", 4)
+    assert display_order("a1/q3-slow", 4, derange=False) == [0, 1, 2, 3]  # 偶然そのままの順になることもある
+    import subprocess
+    import sys
+
+    code = "from llmbook.quiz.bank import display_order; print(display_order('a6/q1-output', 4, derange=False))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONHASHSEED": "123", "PATH": ""}, cwd=str(Path(__file__).resolve().parent.parent))
+    assert out.stdout.strip() == "[2, 3, 0, 1]"
+
+
+def test_bank_copied_elsewhere_keeps_its_display_orders(tmp_path):
+    src = Path(load_bank("a6").path)
+    copy = tmp_path / "a6.yaml"
+    copy.write_text(src.read_text(encoding="utf-8"), encoding="utf-8")
+    here = {q["id"]: q.get("order") for qz in load_bank("a6").quizzes for q in qz.questions}
+    there = {q["id"]: q.get("order") for qz in load_bank_file(copy).quizzes for q in qz.questions}
+    assert here == there
+
+
+def _singles(chapter):
+    return [q for qz in load_bank(chapter).quizzes for q in qz.questions if q["type"] == "single"]
+
+
+@pytest.mark.parametrize("chapter", ["a1", "a6"])
+def test_choices_are_shown_in_a_shuffled_order_without_tells(chapter):
+    singles = _singles(chapter)
+    multis = [q for qz in load_bank(chapter).quizzes for q in qz.questions if q["type"] == "multi"]
+    for q in singles + multis:
+        assert sorted(q["order"]) == list(range(len(q["choices"]))), q["id"]
+    # 正解が一番長い選択肢である問題は 1/3 まで (長さで答えが分からないように)
+    longest = [q["id"] for q in singles
+               if len(next(c for c in q["choices"] if c["correct"])["text"]) == max(len(c["text"]) for c in q["choices"])]
+    assert len(longest) <= len(singles) / 3, longest
+    # 表示したときに正解が先頭に来る問題は、偶然 (1/選択肢の数) で期待される数 + 1 まで
+    first = [q["id"] for q in singles if q["choices"][q["order"][0]]["correct"]]
+    expected = sum(1 / len(q["choices"]) for q in singles)
+    assert len(first) <= expected + 1, first
+
+
+def test_every_multi_item_has_at_least_as_many_wrong_as_right_options():
+    """全部に印を付けると 0 点になるための条件 (得点 = max(0, (正 − 誤) / 正解の数))。"""
+    for ch in available_chapters():
+        for qz in load_bank(ch).quizzes:
+            for q in qz.questions:
+                if q["type"] == "multi":
+                    right = sum(c["correct"] for c in q["choices"])
+                    assert len(q["choices"]) - right >= right, q["id"]
+
+
+def test_code_checkers_live_in_one_module_per_chapter():
+    import importlib
+
+    for ch in available_chapters():
+        for qz in load_bank(ch).quizzes:
+            for q in qz.questions:
+                if q["type"] == "code":
+                    module, _, name = q["checker"].partition(":")
+                    assert module == f"llmbook.quiz.checks_{ch}", q["id"]
+                    assert callable(getattr(importlib.import_module(module), name))
+    with pytest.raises(ImportError):
+        importlib.import_module("llmbook.quiz.checks")  # A-6 の採点関数は checks_a6 へ移した
+
+
+def test_grading_and_codecheck_do_not_import_each_other():
+    import ast
+
+    quiz_dir = Path(__file__).resolve().parent.parent / "llmbook" / "quiz"
+
+    def imports(name, top_level_only):
+        tree = ast.parse((quiz_dir / f"{name}.py").read_text(encoding="utf-8"))
+        nodes = tree.body if top_level_only else list(ast.walk(tree))
+        return {n.module for n in nodes if isinstance(n, ast.ImportFrom) and n.module}
+
+    assert "grading" not in imports("codecheck", top_level_only=False)
+    assert "codecheck" not in imports("grading", top_level_only=True)  # コード課題のときだけ関数の中で読む
+    assert "result" in imports("codecheck", top_level_only=True) and "result" in imports("grading", top_level_only=True)
+
+
+def test_checker_must_be_a_function_in_the_chapter_module(tmp_path):
+    body = GOOD_HEAD + "      - {id: c1, type: code, prompt: 問, function_name: f, starter: s, hint: h, solution: s, checker: check_causal_mask}\n"
+    with pytest.raises(BankError, match="checks_zz") as exc:
+        load_bank_file(_write(tmp_path, body))
+    assert exc.value.field == "checker"
 
 
 def _write(tmp_path, body: str):
@@ -123,13 +215,61 @@ def test_bad_chapter_name():
         load_bank("zz")
 
 
-def test_glossary_definition_must_not_contain_its_term(tmp_path):
+def _glossary(tmp_path, **fields):
+    entry = {"id": "sm", "category": "c", "ja": "ソフトマックス", "en": "Softmax", "chapter": "A-3",
+             "aliases": ["ソフトマックス関数"],
+             "definition": "実数の並びの各成分を exp で正にしてから総和で割り、確率分布にする関数。",
+             "quiz_prompt": "点数の列を、どれも正で合計がちょうど 1 の割合に直す計算。", **fields}
     p = tmp_path / "g.yaml"
-    p.write_text("terms:\n  - {id: sm, category: c, ja: ソフトマックス, en: Softmax, chapter: A-3, "
-                 "definition: softmax は確率に変える関数}\n", encoding="utf-8")
+    import yaml
+
+    p.write_text(yaml.safe_dump({"terms": [entry]}, allow_unicode=True), encoding="utf-8")
+    return p
+
+
+def test_glossary_definition_must_not_contain_its_term(tmp_path):
+    assert load_glossary(_glossary(tmp_path))[0]["quiz_prompt"]
     with pytest.raises(BankError) as exc:
-        load_glossary(p)
+        load_glossary(_glossary(tmp_path, definition="softmax は確率に変える関数"))
     assert exc.value.qid == "sm" and exc.value.field == "definition"
+
+
+@pytest.mark.parametrize("prompt, why", [
+    ("点数の列を、合計 1 の割合に直すソフトマックス関数。", "用語"),      # 別名がそのまま入っている
+    ("点数の列を、合計 1 の割合に直す SOFTMAX。", "用語"),                 # 英語名 (大文字小文字を問わない)
+    ("実数の並びの各成分を exp で正にしてから総和で割り、確率分布にする関数。", "ほとんど同じ"),  # 定義の写し
+    ("各成分を exp で正にしてから総和で割る関数。", "ほとんど同じ"),      # 定義の一部をそのまま使う
+])
+def test_glossary_quiz_prompt_must_be_a_real_paraphrase(tmp_path, prompt, why):
+    with pytest.raises(BankError, match=why) as exc:
+        load_glossary(_glossary(tmp_path, quiz_prompt=prompt))
+    assert exc.value.field == "quiz_prompt"
+
+
+def test_glossary_rejects_cannot_be_an_accepted_spelling(tmp_path):
+    with pytest.raises(BankError, match="正解の表記と同じ"):
+        load_glossary(_glossary(tmp_path, rejects=[{"answer": "ソフト・マックス", "why": "x"}]))
+    with pytest.raises(BankError):
+        load_glossary(_glossary(tmp_path, quiz_prompt=None))  # quiz_prompt は必須
+
+
+def test_glossary_uses_the_book_vocabulary_with_stable_ids():
+    terms = {t["id"]: t for t in load_glossary()}
+    assert terms["self-attention"]["ja"] == "自己注意" and "セルフアテンション" in terms["self-attention"]["aliases"]
+    assert terms["layer-normalization"]["ja"] == "レイヤー正規化" and "層正規化" in terms["layer-normalization"]["aliases"]
+    assert "カジュアルマスク" not in terms["causal-attention-mask"]["aliases"]
+    assert [r["answer"] for r in terms["causal-attention-mask"]["rejects"]] == ["カジュアルマスク"]
+
+
+def test_glossary_d2t_quiz_is_shuffled_and_not_the_glossary_text(bank):
+    terms = load_glossary()
+    d2t = bank.quiz("glossary-d2t")
+    ids = [q["id"].removeprefix("glossary-term-") for q in d2t.questions]
+    assert sorted(ids) == sorted(t["id"] for t in terms) and ids != [t["id"] for t in terms]
+    assert ids == [q["id"].removeprefix("glossary-term-") for q in load_bank("a6", reload=True).quiz("glossary-d2t").questions]
+    by_id = {t["id"]: t for t in terms}
+    for q, tid in zip(d2t.questions, ids):
+        assert by_id[tid]["quiz_prompt"] in q["prompt"] and by_id[tid]["definition"] not in q["prompt"]
 
 
 def _strings(x):

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from llmbook.quiz import grade_answer, load_bank
-from llmbook.quiz.checks import reference_attention, reference_causal_mask
+from llmbook.quiz.checks_a6 import reference_attention, reference_causal_mask
 
 
 def sdpa_ok(q, k, v, mask=None):
@@ -95,7 +95,34 @@ def test_common_mask_mistakes_are_diagnosed(fn, advice):
 
 def test_all_reference_cases_failing_is_incorrect_even_if_properties_pass():
     r = g("q5-code", lambda q, k, v, mask=None: torch.softmax(q @ k.transpose(-2, -1), -1) @ v)
-    assert r.status == "incorrect" and r.score > 0  # 性質チェックの分の点は残るが、判定は不正解
+    # 「各行が確率分布」はスケールを忘れた実装でも通るので、通っても得点にならない
+    assert r.status == "incorrect" and r.score == 0 and "1/5 項目を通過" in r.message
+    assert "誤った実装でも通る項目は得点に数えません" in r.message
+
+
+@pytest.mark.parametrize("wrong", [
+    lambda n: torch.ones(n, n, dtype=torch.bool).triu(),   # 上下が逆 (n=1 だけは偶然通る)
+    lambda n: torch.ones(n, n, dtype=torch.bool),          # すべて True (n=1 だけは偶然通る)
+])
+def test_wrong_mask_earns_nothing_for_cases_it_passes_by_accident(wrong):
+    r = g("q8-code", wrong)
+    assert r.status == "incorrect" and r.score == 0, r.message
+    assert "項目を通過" in r.message and "× 不正解" in r.message
+
+
+def test_ignoring_the_mask_earns_nothing_for_unmasked_cases():
+    r = g("q5-code", lambda q, k, v, mask=None: F.scaled_dot_product_attention(q, k, v))
+    assert r.status == "incorrect" and r.score == 0
+
+
+def test_partial_credit_only_for_cases_that_tell_right_from_wrong():
+    """参照と合うケースのうち、よくある誤りでは通らないものだけが部分点になる。1 点は全項目を通ったときだけ。"""
+    def no_batch(q, k, v, mask=None):  # 2 次元の入力だけ正しく扱える (バッチ次元で形が崩れる)
+        if q.dim() > 2:
+            raise ValueError("バッチ次元には未対応")
+        return sdpa_ok(q, k, v, mask)
+    r = g("q5-code", no_batch)
+    assert r.status == "partial" and 0 < r.score < 1, r.message
 
 
 def test_softmax_over_wrong_dim_fails_property():

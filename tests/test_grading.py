@@ -18,7 +18,10 @@ MULTI = {"id": "m", "type": "multi", "prompt": "p", "explanation": "",
 NUMERIC = {"id": "n", "type": "numeric", "prompt": "p", "explanation": "", "answer": 8.0, "tolerance": 0.0, "unit": ""}
 NUMERIC_TOL = {**NUMERIC, "answer": 0.6666667, "tolerance": 0.005}
 SHORT = {"id": "t", "type": "short", "prompt": "p", "explanation": "", "placeholder": "",
-         "answers": ["ソフトマックス", "Softmax", "ソフトマックス関数"]}
+         "answers": ["ソフトマックス", "Softmax", "ソフトマックス関数"], "rejects": []}
+SHORT_REJECT = {"id": "r", "type": "short", "prompt": "p", "explanation": "", "placeholder": "",
+                "answers": ["因果マスク", "causal mask"],
+                "rejects": [{"answer": "カジュアルマスク", "why": "casual と causal は別の語です。"}]}
 MATCH = {"id": "x", "type": "matching", "prompt": "p", "explanation": "", "left_label": "用語", "right_label": "説明",
          "pairs": [{"left": "A", "right": "1"}, {"left": "B", "right": "2"}, {"left": "C", "right": "3"}], "order": [2, 0, 1]}
 ORDER = {"id": "o", "type": "ordering", "prompt": "p", "explanation": "", "items": ["一", "二", "三", "四"], "order": [3, 1, 0, 2]}
@@ -41,12 +44,16 @@ def test_single_invalid(bad):
 
 
 def test_multi_scores():
-    assert grade(MULTI, [0, 2]).status == "correct"
-    r = grade(MULTI, [0])  # 3/4 の選択肢を正しく判断
-    assert r.status == "partial" and r.score == pytest.approx(0.75)
+    """得点 = max(0, (正しく選んだ数 − 誤って選んだ数) / 正解の数)。"""
+    assert grade(MULTI, [0, 2]).status == "correct" and grade(MULTI, [0, 2]).score == 1
+    r = grade(MULTI, [0])  # 正解 2 つのうち 1 つ
+    assert r.status == "partial" and r.score == pytest.approx(0.5)
     assert any("も正しい" in d for d in r.details)
-    r = grade(MULTI, [1, 3])  # すべて逆
-    assert r.status == "incorrect" and r.score == 0
+    r = grade(MULTI, [0, 2, 1])  # 正解 2 つ + 誤り 1 つ
+    assert r.status == "partial" and r.score == pytest.approx(0.5)
+    for wrong in ([1, 3], [0, 1], [0, 1, 2, 3]):  # すべて逆 / 正誤 1 つずつ / 全部に印
+        r = grade(MULTI, wrong)
+        assert r.status == "incorrect" and r.score == 0, wrong
     assert grade(MULTI, (2, 0)).status == "correct"  # タプルや集合も受け付ける
     assert grade(MULTI, {0, 2}).status == "correct"
 
@@ -103,6 +110,12 @@ def test_short_wrong_and_invalid():
     assert grade(SHORT, "・・ 」").status == "invalid"
     assert grade(SHORT, 3).status == "invalid"
     assert grade(SHORT, "あ" * (MAX_SHORT + 1)).status == "invalid"
+
+
+def test_short_known_wrong_answer_is_rejected_with_reason():
+    r = grade(SHORT_REJECT, "カジュアル・マスク")
+    assert r.status == "incorrect" and "casual と causal" in r.details[0] and "正解の例" in r.details[1]
+    assert grade(SHORT_REJECT, "因果マスク").correct
 
 
 def test_short_html_is_plain_text():
@@ -168,3 +181,52 @@ def test_grade_answer_api_on_real_bank():
     assert grade_answer("a6", "glossary-d2t", "glossary-term-rnn", "recurrent neural network").correct
     assert grade_answer("a6", "glossary-d2t", "glossary-term-self-attention", "じこちゅうい").status == "incorrect"
     assert grade_answer("a6", "glossary-d2t", "glossary-term-self-attention", "自己注意").correct
+    assert grade_answer("a6", "glossary-d2t", "glossary-term-self-attention", "セルフアテンション").correct
+
+
+# 問題で挙がった、よく使われる正しい表記 (用語 id → 表記)
+ALIASES = [
+    ("attention", "アテンションメカニズム"), ("layer-normalization", "LN"), ("layer-normalization", "層正規化"),
+    ("multi-head-attention", "マルチヘッド自己注意"), ("embedding", "エンベッディング"), ("embedding", "埋込み"),
+    ("embedding", "トークン埋め込み"), ("ffn", "順伝播型ニューラルネットワーク"), ("ffn", "フィードフォワード層"),
+    ("self-attention", "自己アテンション"), ("scaled-dot-product-attention", "スケールドドット積アテンション"),
+    ("causal-attention-mask", "因果アテンションマスク"), ("positional-encoding", "位置エンベディング"),
+    ("residual-connection", "残差コネクション"), ("rnn", "再帰型ニューラルネットワーク"), ("n-gram", "N-gram モデル"),
+    ("transformer", "Transformers"),
+]
+
+
+@pytest.mark.parametrize("term, text", ALIASES)
+def test_common_spellings_are_accepted(term, text):
+    assert grade_answer("a6", "glossary-d2t", f"glossary-term-{term}", text).correct, text
+
+
+def test_a1_short_answers_accept_common_spellings():
+    assert grade_answer("a1", "terms", "terms-rnn", "再帰型ニューラルネットワーク").correct
+    assert grade_answer("a1", "terms", "terms-ngram", "N-gram モデル").correct
+    assert grade_answer("a1", "terms", "terms-transformer", "Transformers").correct
+
+
+def test_casual_mask_and_language_modeling_are_rejected_with_why():
+    r = grade_answer("a6", "glossary-d2t", "glossary-term-causal-attention-mask", "カジュアルマスク")
+    assert r.status == "incorrect" and "causal" in r.details[0] and "casual" in r.details[0]
+    for quiz, qid in (("terms", "terms-lm"), ):
+        r = grade_answer("a1", quiz, qid, "言語モデリング")
+        assert r.status == "incorrect" and "課題" in r.details[0]
+    r = grade_answer("a6", "glossary-d2t", "glossary-term-language-model", "言語モデリング")
+    assert r.status == "incorrect" and "課題" in r.details[0]
+
+
+def _all_questions():
+    from llmbook.quiz import load_bank
+    from llmbook.quiz.bank import available_chapters
+
+    return [q for ch in available_chapters() for quiz in load_bank(ch).quizzes for q in quiz.questions]
+
+
+def test_ticking_every_box_earns_nothing_in_every_multi_item():
+    multis = [q for q in _all_questions() if q["type"] == "multi"]
+    assert len(multis) >= 3
+    for q in multis:
+        r = grade(q, list(range(len(q["choices"]))))
+        assert r.score == 0 and r.status == "incorrect", q["id"]

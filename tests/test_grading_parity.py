@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 
 from llmbook.quiz import grade, load_bank
-from test_grading import ESSAY, MATCH, MULTI, NUMERIC, NUMERIC_TOL, ORDER, SHORT, SINGLE
+from llmbook.quiz.bank import available_chapters
+from test_grading import ESSAY, MATCH, MULTI, NUMERIC, NUMERIC_TOL, ORDER, SHORT, SHORT_REJECT, SINGLE
 
 QUIZ_JS = Path(__file__).resolve().parent.parent / "llmbook" / "quiz" / "static" / "quiz.js"
 
 CASES = [
     (SINGLE, [1, 0, 2, None, -1, 3, 1.5, "1", True]),
-    (MULTI, [[0, 2], [0], [1, 3], [0, 1, 2, 3], [], [0, 0], [9], "0,2", None, [2, 0]]),
+    (MULTI, [[0, 2], [0], [1, 3], [0, 1, 2, 3], [0, 1], [0, 1, 2], [2], [], [0, 0], [9], "0,2", None, [2, 0]]),
     (NUMERIC, ["8", "８", " 8.0 ", "8e0", "+8", "16/2", "１６／２", "7", 8, 8.0001, "", "八", "1/0", "nan", "1e999",
                "8" + " " * 60, True, None, [8], "１，０２４", "−8", ".5", "8.", "800%", "%", "8%%", "８００％"]),
     (NUMERIC_TOL, ["2/3", "0.667", "0.68", "0.6666667", "2/3.0", "66.7%", "67%", "66.7 %"]),
@@ -24,6 +25,7 @@ CASES = [
              "「ソフトマックス」", "シグモイド", "", "・・ 」", 3, "あ" * 201, "<script>alert(1)</script>", None,
              "ソフト\u3000マックス", "Soft-Max", "ソフトマックス。", "ソフトマックス", "ソフトマクス", "ソフトマックス (softmax)", "Softmax（ソフトマックス関数）",
              "ソフトマックス (シグモイド)", "(softmax)", "softmax ()", "ソフトマックス(softmax)(x)"]),
+    (SHORT_REJECT, ["カジュアルマスク", "カジュアル・マスク", "かじゅあるますく", "因果マスク", "Causal Mask", "コーザルマスク"]),
     (MATCH, [[0, 1, 2], [0, 2, 1], [1, 2, 0], [0, None, 2], [0, 1], "012", [0, 1, 5]]),
     (ORDER, [[0, 1, 2, 3], [0, 2, 1, 3], [1, 0, 3, 2], [0, 1, 2], [0, 0, 1, 2], [0, 1, 2, 4], ["0", 1, 2, 3], None]),
     (ESSAY, [{"text": "k1 k2", "ticked": []}, {"text": "答え", "ticked": [0, 2]}, {"text": "答え", "ticked": [0, 1, 2, 3]},
@@ -33,20 +35,21 @@ CASES = [
 
 
 def _real_bank_cases():
-    """実際の A-6 バンクの全問 (コード課題を除く) に、正解と誤答を 1 つずつ当てる。"""
+    """実際のすべてのバンクの全問 (コード課題を除く) に、正解と誤答を当てる (複数選択は全部に印も)。"""
     out = []
-    for quiz in load_bank("a6").quizzes:
+    for quiz in [qz for ch in available_chapters() for qz in load_bank(ch).quizzes]:
         for q in quiz.questions:
             t = q["type"]
             if t == "single":
                 out.append((q, [i for i in range(len(q["choices"]))]))
             elif t == "multi":
                 right = [i for i, c in enumerate(q["choices"]) if c["correct"]]
-                out.append((q, [right, [0], list(range(len(q["choices"])))]))
+                wrong = [i for i, c in enumerate(q["choices"]) if not c["correct"]]
+                out.append((q, [right, [0], right[:1] + wrong[:1], list(range(len(q["choices"])))]))
             elif t == "numeric":
                 out.append((q, [str(q["answer"]), q["answer"] + 1, "x"]))
             elif t == "short":
-                out.append((q, q["answers"] + ["まちがい"]))
+                out.append((q, q["answers"] + [r["answer"] for r in q["rejects"]] + ["まちがい"]))
             elif t in ("matching", "ordering"):
                 n = len(q["pairs"] if t == "matching" else q["items"])
                 out.append((q, [list(range(n)), list(q["order"]), list(reversed(range(n)))]))
@@ -95,3 +98,20 @@ def test_points_display_is_the_same():
                            "console.log(JSON.stringify(JSON.parse(process.argv[2]).map(q.points)))",
                            str(QUIZ_JS), json.dumps(values)], capture_output=True, text=True, check=True)
     assert json.loads(proc.stdout) == [points(v) for v in values]
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js がない")
+def test_score_text_is_the_same():
+    """小テストと章の合計の表示 (最高点と最新の得点) が、ウィジェットと Web サイトで同じ文面になる。"""
+    from llmbook.quiz.widgets import score_text
+
+    totals = [
+        {"auto": 2, "auto_last": 1, "auto_max": 3, "self": 0.75, "self_last": 0.25, "self_max": 1, "answered": 3, "total": 4},
+        {"auto": 0, "auto_last": 0, "auto_max": 5, "self": 0, "self_last": 0, "self_max": 0, "answered": 0, "total": 5},
+        {"auto": 0, "auto_last": 0, "auto_max": 0, "self": 0.5, "self_last": 0.5, "self_max": 2, "answered": 1, "total": 2},
+    ]
+    proc = subprocess.run(["node", "-e", "const q=require(process.argv[1]);"
+                           "console.log(JSON.stringify(JSON.parse(process.argv[2]).map(s => q.scoreText({...s, code: 0}))))",
+                           str(QUIZ_JS), json.dumps(totals)], capture_output=True, text=True, check=True)
+    assert json.loads(proc.stdout) == [score_text(t) for t in totals]
+    assert "最高 2 / 3 点 (最新 1 点)" in score_text(totals[0])

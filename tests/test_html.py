@@ -33,7 +33,7 @@ def test_payload_has_no_checker_and_keeps_order(bank):
         payload = quiz_payload(quiz)
         for q in payload["questions"]:
             assert "checker" not in q
-            if q["type"] in ("matching", "ordering"):
+            if q["type"] in ("matching", "ordering", "single", "multi"):
                 assert sorted(q["order"]) == list(range(len(q["order"])))
 
 
@@ -46,3 +46,15 @@ def test_summary_lists_every_quiz(bank):
 def test_fallback_text_for_no_js():
     html = render_quiz_html(load_bank("a6").quiz("q1"))
     assert "llmbook-quiz-fallback" in html and "言語モデルが何をするもの" in html
+
+
+def test_static_page_gets_the_same_choice_order_as_the_widget(bank):
+    """表示順は Python で一度だけ計算し、HTML に埋め込む (JS は並べ直さない)。"""
+    for quiz in bank.quizzes:
+        html = render_quiz_html(quiz)
+        data = json.loads(re.search(r'class="llmbook-quiz-data">(.*?)</script>', html, re.S).group(1))
+        for q, sent in zip(quiz.questions, data["questions"]):
+            if q["type"] in ("single", "multi"):
+                assert sent["order"] == q["order"] and sent["choices"] == q["choices"]
+            if q["type"] == "short":
+                assert sent["rejects"] == q["rejects"]

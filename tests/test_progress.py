@@ -22,6 +22,14 @@ def test_record_and_reload(tmp_path):
     assert again.get("a6", "q5", "q5-std") is None
 
 
+def test_best_score_survives_a_worse_later_attempt(tmp_path):
+    s = ProgressStore(tmp_path / "p.json")
+    s.record("a6", "q5", "q5-sqrt", Result("correct", 1.0, "○"), "8")
+    s.record("a6", "q5", "q5-sqrt", Result("incorrect", 0.0, "×"), "7")
+    rec = ProgressStore(tmp_path / "p.json").get("a6", "q5", "q5-sqrt")
+    assert rec["score"] == 0.0 and rec["best"] == 1.0 and rec["attempts"] == 2
+
+
 def test_essay_text_is_kept(tmp_path):
     s = ProgressStore(tmp_path / "p.json")
     s.record("a6", "q1", "q1-essay", Result("self_assessed", 0.5, ""), {"text": "自分の答え", "ticked": [0, 1]})

@@ -110,8 +110,11 @@ def test_numeric_wrong_then_right_with_score(page):
     q.locator("input").fill("８")
     q.locator("input").press("Enter")  # Enter でも採点できる
     assert "○ 正解" in fb.inner_text()
-    assert "自動採点 1 / 2 点" in quiz(page, "q5").locator(".llmbook-score").inner_text()
-    assert "自動採点 1 /" in page.locator(".llmbook-summary .llmbook-score").inner_text()
+    assert "自動採点 最高 1 / 2 点 (最新 1 点)" in quiz(page, "q5").locator(".llmbook-score").inner_text()
+    assert "自動採点 最高 1 /" in page.locator(".llmbook-summary .llmbook-score").inner_text()
+    q.locator("input").fill("7")  # あとから間違えても最高点は残り、最新の得点と並べて見せる
+    q.locator("button.llmbook-submit").click()
+    assert "自動採点 最高 1 / 2 点 (最新 0 点)" in quiz(page, "q5").locator(".llmbook-score").inner_text()
 
 
 def test_ime_composition_enter_does_not_submit(page):
@@ -126,7 +129,7 @@ def test_ime_composition_enter_does_not_submit(page):
 
 def test_single_choice_explains_why(page):
     q = question(page, "q6-why")
-    q.locator("label").nth(1).click()  # 「学習中に増える」(誤り)
+    q.locator("label", has_text="訓練で知識がたまる").click()  # 誤り (表示順は混ぜてあるので文で選ぶ)
     q.locator("button.llmbook-submit").click()
     text = q.locator(".llmbook-feedback").inner_text()
     assert "× 不正解" in text and "固定" in text and "正解「" in text
@@ -134,10 +137,14 @@ def test_single_choice_explains_why(page):
 
 def test_multi_matching_and_ordering(page):
     q = question(page, "q10-changes")
-    for i in (0, 1, 2):
-        q.locator("input[type=checkbox]").nth(i).check()
+    for text in ("Pre-LN", "RoPE", "GELU"):
+        q.locator("label", has_text=text).click()
     q.locator("button.llmbook-submit").click()
     assert "○ 正解" in q.locator(".llmbook-feedback").inner_text()
+    for box in q.locator("input[type=checkbox]").all():  # 全部に印を付けると 0 点
+        box.check()
+    q.locator("button.llmbook-submit").click()
+    assert "× 不正解" in q.locator(".llmbook-feedback").inner_text()
 
     m = page.locator(".llmbook-quiz[data-quiz='glossary-t2d'] .llmbook-q").first
     selects = m.locator("select")
@@ -153,13 +160,36 @@ def test_multi_matching_and_ordering(page):
     o.locator("button.llmbook-submit").click()  # 最初の並びは必ず正解と違う
     assert "正しい順" in o.locator(".llmbook-feedback").inner_text()
     items = lambda: o.locator("ol.llmbook-order li span").all_inner_texts()  # noqa: E731
-    correct = ["出現回数を数える", "ゲートで", "注意機構つき", "再帰を使わない"]
+    correct = ["出現回数を数える", "ゲートで", "アテンションつき", "再帰を使わない"]
     for target, prefix in enumerate(correct):
         while not items()[target].startswith(prefix):
             pos = next(i for i, t in enumerate(items()) if t.startswith(prefix))
             o.locator("ol.llmbook-order li").nth(pos).locator("button").first.press("Enter")  # キーボードで ↑
     o.locator("button.llmbook-submit").click()
     assert "○ 正解" in o.locator(".llmbook-feedback").inner_text()
+
+
+def test_choices_are_shown_in_the_order_computed_in_python(page):
+    """選択肢の表示順は Python (bank.py) が決めて HTML に埋め込んだ順。ウィジェットと同じになる。"""
+    from llmbook.quiz import load_bank
+
+    for qid, quiz_id in (("q1-output", "q1"), ("q2-facts", "q2"), ("q7-cause", "q7")):
+        q = load_bank("a6").quiz(quiz_id).question(qid)
+        want = [f"{'ABCDEFGHIJKL'[k]}. {q['choices'][j]['text']}" for k, j in enumerate(q["order"])]
+        assert question(page, qid).locator(".llmbook-choice label").all_inner_texts() == want
+
+
+def test_known_wrong_short_answer_explains_why(page):
+    q = question(page, "glossary-term-causal-attention-mask")
+    q.locator("input").fill("カジュアルマスク")
+    q.locator("button.llmbook-submit").click()
+    text = q.locator(".llmbook-feedback").inner_text()
+    assert "× 不正解" in text and "causal" in text and "casual" in text
+
+
+def test_code_starter_is_styled_as_code(page):
+    pre = question(page, "q8-code").locator("pre.llmbook-code").first
+    assert "monospace" in pre.evaluate("el => getComputedStyle(el).fontFamily")
 
 
 def test_essay_is_self_assessed(page):
@@ -173,7 +203,7 @@ def test_essay_is_self_assessed(page):
     q.locator(".llmbook-model input[type=checkbox]").nth(0).check()
     q.locator("button.llmbook-submit").click()
     assert "自己採点: 要点 1/4" in q.locator(".llmbook-feedback").inner_text()
-    assert "記述 (自己採点) 0.25 / 1 点" in quiz(page, "q7").locator(".llmbook-score").inner_text()
+    assert "記述 (自己採点) 最高 0.25 / 1 点" in quiz(page, "q7").locator(".llmbook-score").inner_text()
 
 
 def test_progress_survives_reload_and_reset(page):
@@ -274,6 +304,6 @@ def test_a1_page_shows_results_and_grades(browser, server):
     q.locator("input").fill("20")
     q.locator("button.llmbook-submit").click()
     assert "○ 正解" in q.locator(".llmbook-feedback").inner_text()
-    assert "自動採点 1 /" in pg.locator(".llmbook-summary .llmbook-score").inner_text()
+    assert "自動採点 最高 1 /" in pg.locator(".llmbook-summary .llmbook-score").inner_text()
     assert not errors
     pg.close()

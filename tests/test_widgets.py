@@ -31,7 +31,35 @@ def test_single_choice_right_and_wrong(tmp_path):
     qw.button.click()
     assert "○ 正解" in qw.feedback.value
     assert store.get("a6", "q1", "q1-output")["attempts"] == 2
-    assert "自動採点 1 / 3 点" in w.score.value
+    assert "自動採点 最高 1 / 3 点 (最新 1 点)" in w.score.value
+    qw.picker.value = 0  # あとから間違えても、最高点は残り、最新の得点と並べて見せる
+    qw.button.click()
+    assert "自動採点 最高 1 / 3 点 (最新 0 点)" in w.score.value
+
+
+def test_choices_follow_the_shared_display_order_and_grade_by_identity(tmp_path):
+    w, _ = make("q1", tmp_path)
+    qw = w.question("q1-output")
+    order = qw.q["order"]
+    assert order != list(range(len(order)))  # この問題では並びが変わる
+    # ボタン A, B, … は表示順。値は選択肢の元の番号なので、採点は位置ではなく選択肢そのもので決まる
+    assert [v for _, v in qw.picker.options] == order
+    listed = qw.box.children[1].value
+    texts = [qw.q["choices"][j]["text"] for j in order]
+    assert [listed.index(t) for t in texts] == sorted(listed.index(t) for t in texts)
+    correct = next(j for j, c in enumerate(qw.q["choices"]) if c["correct"])
+    qw.picker.value = correct
+    qw.button.click()
+    assert "○ 正解" in qw.feedback.value
+
+
+def test_selected_single_choice_is_unmistakable(tmp_path):
+    w, _ = make("q1", tmp_path)
+    qw = w.question("q1-output")
+    assert qw.chosen.value == "" and set(qw.picker.icons) <= {""}
+    qw.picker.value = qw.q["order"][2]
+    assert qw.picker.icons[2] == "check" and sum(i == "check" for i in qw.picker.icons) == 1
+    assert "選んだ答え: C" in qw.chosen.value and "<strong>" in qw.chosen.value
 
 
 def test_nothing_selected_is_explained_not_recorded(tmp_path):
@@ -69,10 +97,14 @@ def test_html_in_answer_is_escaped(tmp_path):
 def test_multi_matching_ordering(tmp_path):
     w, _ = make("q2", tmp_path)
     mq = w.question("q2-facts")
-    for i, c in enumerate(mq.q["choices"]):
-        mq.checks[i].value = c["correct"]
+    for box, j in zip(mq.checks, mq.q["order"]):  # チェックボックスは表示順に並ぶ
+        box.value = mq.q["choices"][j]["correct"]
     mq.button.click()
     assert "○ 正解" in mq.feedback.value
+    for box in mq.checks:  # 全部に印を付けると 0 点
+        box.value = True
+    mq.button.click()
+    assert "× 不正解" in mq.feedback.value
     oq = w.question("q2-history")
     # ↑ ↓ ボタンで正しい順に並べ替える (選択ソートの要領でクリックする)
     for target in range(len(oq.current)):
@@ -84,11 +116,13 @@ def test_multi_matching_ordering(tmp_path):
     assert "○ 正解" in oq.feedback.value
     t, _ = make("glossary-t2d", tmp_path)
     mt = t.questions[0]
+    assert all(d.index == 0 and d.label == "—" for d in mt.drops)  # 空欄ではなく「—」から始まる
+    assert mt.response() == [None] * len(mt.drops)
     for i, d in enumerate(mt.drops):
         d.value = i
     mt.button.click()
     assert "○ 正解" in mt.feedback.value
-    mt.drops[0].value = None
+    mt.drops[0].index = 0
     mt.button.click()
     assert "まだ選んでいない" in mt.feedback.value
 
@@ -130,7 +164,25 @@ def test_code_question_uses_namespace_and_survives_errors(tmp_path):
     assert "○ 正解" in cq.feedback.value
     assert store.get("a6", "q8", "q8-code")["response"] is None  # 関数そのものは記録しない
     cq.solution_button.click()
-    assert "tril" in cq.extra.value
+    assert "tril" in cq.extra.value and "monospace" in cq.extra.value
+
+
+def test_starter_code_is_shown_as_code(tmp_path):
+    w, _ = make("q8", tmp_path, namespace={})
+    starter = w.question("q8-code").box.children[1].value
+    assert "<pre" in starter and "<code>" in starter and "monospace" in starter and "def causal_mask" in starter
+
+
+def test_previous_record_shows_best_and_latest(tmp_path):
+    w, store = make("q4", tmp_path)
+    q = w.question("q4-dk")
+    for answer in ("64", "32"):
+        q.text.value = answer
+        q.button.click()
+    again = QuizWidget(load_bank("a6").quiz("q4"), store)
+    text = again.question("q4-dk").previous.value
+    assert "最新の得点 0" in text and "最高 1" in text and "挑戦 2 回" in text
+    assert "最高 1 / 2 点 (最新 0 点)" in again.score.value
 
 
 def test_summary_updates_and_resets_with_confirmation(tmp_path):
@@ -141,12 +193,12 @@ def test_summary_updates_and_resets_with_confirmation(tmp_path):
     q = w.question("q4-dk")
     q.text.value = "64"
     q.button.click()
-    assert "自動採点 1 /" in summary.table.value
+    assert "自動採点 最高 1 /" in summary.table.value
     summary.reset_button.click()  # 1 回目は確認だけ
     assert store.get("a6", "q4", "q4-dk") is not None and "もう一度" in summary.message.value
     summary.reset_button.click()
     assert store.get("a6", "q4", "q4-dk") is None and "1 件" in summary.message.value
-    assert "自動採点 0 /" in summary.table.value
+    assert "自動採点 最高 0 /" in summary.table.value
 
 
 def test_corrupted_store_warns_in_widget(tmp_path):

@@ -8,9 +8,11 @@
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import importlib
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +45,7 @@ _FIELDS = {
     "single": _COMMON | {"choices"},
     "multi": _COMMON | {"choices"},
     "numeric": _COMMON | {"answer", "tolerance", "unit"},
-    "short": _COMMON | {"answers", "placeholder"},
+    "short": _COMMON | {"answers", "placeholder", "rejects"},
     "matching": _COMMON | {"pairs", "left_label", "right_label"},
     "ordering": _COMMON | {"items"},
     "essay": _COMMON | {"model_answer", "key_ideas"},
@@ -136,24 +138,54 @@ def _list(file, qid, name, value, *, min_len=1, max_len=50) -> list:
     return value
 
 
-def display_order(key: str, n: int) -> list[int]:
-    """問題 id から決まる、正解の並びとは必ず違う表示順 (n ≥ 2)。Python と JS で同じ順を使う。"""
-    if n < 2:
-        return list(range(n))
-    seed = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big")
+def display_order(key: str, n: int, *, derange: bool = True) -> list[int]:
+    """``key`` (「章/問題 id」) だけから決まる表示順。ビルドのたび・マシンが変わっても同じ順になる。
+
+    Python の ``hash()`` (実行ごとに変わる) ではなく SHA-256 を種にした Fisher–Yates で並べる。
+    ``derange=True`` なら正解の並び (0, 1, …) そのものは避ける (並べ替え・対応づけの問題用)。
+    順はここで一度だけ計算し、ウィジェットにも Web サイトの HTML (``order``) にも同じものを渡す。
+    """
     order = list(range(n))
-    # 決定的な Fisher–Yates (線形合同法の乱数)
-    state = seed
+    if n < 2:
+        return order
+    state = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big")
     for i in range(n - 1, 0, -1):
-        state = (state * 6364136223846793005 + 1442695040888963407) % (1 << 64)
-        j = state % (i + 1)
+        state = (state * 6364136223846793005 + 1442695040888963407) % (1 << 64)  # 線形合同法
+        j = (state >> 33) % (i + 1)  # 下位ビットは周期が短いので上位ビットを使う
         order[i], order[j] = order[j], order[i]
-    if order == list(range(n)):
+    if derange and order == list(range(n)):
         order = order[1:] + order[:1]
     return order
 
 
-def _validate_question(file, raw: Any, seen: set[str]) -> dict[str, Any]:
+def checker_module(chapter: str) -> str:
+    """章 ``chapter`` のコード課題の採点関数を置くモジュール名 (1 章 1 モジュール)。"""
+    return f"{__package__}.checks_{chapter}"
+
+
+def resolve_checker(chapter: str, name: str):
+    """問題バンクの ``checker:`` (関数名) を、その章の採点モジュールの関数に解決する。"""
+    return getattr(importlib.import_module(checker_module(chapter)), name)
+
+
+def _rejects(file, qid, raw: Any, accepted: list[str]) -> list[dict[str, str]]:
+    """よくある誤答と、なぜ違うかの説明 (短答問題と用語集で使う)。正解の表記と重なってはいけない。"""
+    from .grading import normalize_text
+
+    out = []
+    ok = {normalize_text(a) for a in accepted}
+    for i, r in enumerate(_list(file, qid, "rejects", raw, min_len=0, max_len=10)):
+        name = f"rejects[{i}]"
+        if not isinstance(r, dict) or set(r) != {"answer", "why"}:
+            raise BankError(file, qid, name, "answer (誤答) と why (なぜ違うか) だけを持つ辞書にしてください")
+        item = {"answer": _str(file, qid, f"{name}.answer", r["answer"]), "why": _str(file, qid, f"{name}.why", r["why"])}
+        if normalize_text(item["answer"]) in ok:
+            raise BankError(file, qid, f"{name}.answer", f"「{item['answer']}」は正解の表記と同じです (正解と誤答の両方にはできません)")
+        out.append(item)
+    return out
+
+
+def _validate_question(file, raw: Any, seen: set[str], chapter: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise BankError(file, None, None, f"問題は辞書 (キー: 値) で書いてください (実際: {raw!r:.80})")
     qid = raw.get("id")
@@ -199,6 +231,8 @@ def _validate_question(file, raw: Any, seen: set[str]) -> dict[str, Any]:
         if qtype == "multi" and n_correct < 1:
             raise BankError(file, qid, "choices", "複数選択には正解が少なくとも 1 つ必要です")
         q["choices"] = out
+        # 表示順 (正解の位置で答えが分からないように)。採点は元の並びの番号 = 選択肢そのもので行う
+        q["order"] = display_order(f"{chapter}/{qid}", len(out), derange=False)
     elif qtype == "numeric":
         q["answer"] = _num(file, qid, "answer", raw.get("answer"))
         tol = _num(file, qid, "tolerance", raw.get("tolerance", 0))
@@ -214,6 +248,7 @@ def _validate_question(file, raw: Any, seen: set[str]) -> dict[str, Any]:
         if any(not normalize_text(a) for a in q["answers"]):
             raise BankError(file, qid, "answers", "正規化すると空になる答えがあります")
         q["placeholder"] = _str(file, qid, "placeholder", raw.get("placeholder", ""), allow_empty=True)
+        q["rejects"] = _rejects(file, qid, raw.get("rejects", []), q["answers"])
     elif qtype == "matching":
         pairs = _list(file, qid, "pairs", raw.get("pairs"), min_len=2, max_len=12)
         out = []
@@ -228,13 +263,13 @@ def _validate_question(file, raw: Any, seen: set[str]) -> dict[str, Any]:
         q["pairs"] = out
         q["left_label"] = _str(file, qid, "left_label", raw.get("left_label", "用語"))
         q["right_label"] = _str(file, qid, "right_label", raw.get("right_label", "説明"))
-        q["order"] = display_order(f"{file}/{qid}", len(out))
+        q["order"] = display_order(f"{chapter}/{qid}", len(out))
     elif qtype == "ordering":
         items = _list(file, qid, "items", raw.get("items"), min_len=2, max_len=12)
         q["items"] = [_str(file, qid, f"items[{i}]", it) for i, it in enumerate(items)]
         if len(set(q["items"])) != len(q["items"]):
             raise BankError(file, qid, "items", "同じ項目が 2 回あります")
-        q["order"] = display_order(f"{file}/{qid}", len(q["items"]))
+        q["order"] = display_order(f"{chapter}/{qid}", len(q["items"]))
     elif qtype == "essay":
         q["model_answer"] = _str(file, qid, "model_answer", raw.get("model_answer"))
         ideas = _list(file, qid, "key_ideas", raw.get("key_ideas"), min_len=3, max_len=5)
@@ -248,22 +283,66 @@ def _validate_question(file, raw: Any, seen: set[str]) -> dict[str, Any]:
         q["hint"] = _str(file, qid, "hint", raw.get("hint"))
         q["solution"] = _str(file, qid, "solution", raw.get("solution"))
         checker = _str(file, qid, "checker", raw.get("checker"))
-        mod_name, _, func_name = checker.partition(":")
+        if not checker.isidentifier():
+            raise BankError(file, qid, "checker", f"'{checker}' は関数名ではありません。"
+                            f"{checker_module(chapter)} の中の採点関数の名前だけを書きます")
         try:
-            fn = getattr(importlib.import_module(mod_name), func_name)
+            fn = resolve_checker(chapter, checker)
         except Exception as exc:  # noqa: BLE001 - どんな失敗でもバンクの誤りとして報告する
-            raise BankError(file, qid, "checker", f"採点関数 '{checker}' を読み込めません ({exc})") from None
+            raise BankError(file, qid, "checker",
+                            f"採点関数 {checker_module(chapter)}.{checker} を読み込めません ({exc})") from None
         if not callable(fn):
             raise BankError(file, qid, "checker", f"'{checker}' は関数ではありません")
-        q["checker"] = checker
+        q["checker"] = f"{checker_module(chapter)}:{checker}"
     return q
 
 
 # ---------------------------------------------------------------- 用語集
 
 
+#: 定義→用語の問題文 (quiz_prompt) と定義 (definition) の似かたの上限。これ以上似ていたら書き直しを求める。
+MAX_PROMPT_SIMILARITY = 0.45
+#: 定義とそっくり同じ文字列が続いてよい長さの上限 (文字数)。
+MAX_PROMPT_COMMON_RUN = 10
+
+
+def _names(entry: dict[str, Any]) -> list[str]:
+    return [entry["ja"], entry["en"], *entry["aliases"]]
+
+
+def _check_quiz_prompt(path, entry: dict[str, Any]) -> None:
+    """quiz_prompt は定義の言い換え (または穴埋め) で、用語そのものや別名を含まないこと。"""
+    from .grading import normalize_text
+
+    prompt, definition = entry["quiz_prompt"], entry["definition"]
+    flat = normalize_text(prompt)
+    plain = unicodedata.normalize("NFKC", prompt).lower()
+    for name in _names(entry):
+        raw = unicodedata.normalize("NFKC", name).lower()
+        if raw.isascii():  # 英語名は単語として (「K」が「d_k」の k に当たらないように)
+            found = re.search(rf"(?<![a-z0-9]){re.escape(raw)}(?![a-z0-9])", plain) is not None
+        else:  # 日本語名はそのまま。表記ゆれ (長音・ひらがな) をならした形は 3 文字以上の名前だけ比べる
+            norm = normalize_text(name)
+            found = raw in plain or (len(norm) >= 3 and norm in flat)
+        if found:
+            raise BankError(path, entry["id"], "quiz_prompt",
+                            f"問題文に用語 (またはその別名)「{name}」が入っています。答えが見えてしまいます")
+    matcher = difflib.SequenceMatcher(None, prompt, definition, autojunk=False)
+    ratio = matcher.ratio()
+    run = max((b.size for b in matcher.get_matching_blocks()), default=0)
+    if ratio > MAX_PROMPT_SIMILARITY or run > MAX_PROMPT_COMMON_RUN:
+        raise BankError(path, entry["id"], "quiz_prompt",
+                        f"定義とほとんど同じです (似かた {ratio:.2f}、同じ文字列が {run} 文字続く。上限は "
+                        f"{MAX_PROMPT_SIMILARITY} と {MAX_PROMPT_COMMON_RUN} 文字)。用語集の文を探すだけで答えられないよう、"
+                        "別の言葉で言い換えるか穴埋めにしてください")
+
+
 def load_glossary(path: str | Path | None = None) -> list[dict[str, Any]]:
-    """用語集 (``llmbook/data/glossary.yaml``) を読み、検証して返す (A-6 §1 で使う)。"""
+    """用語集 (``llmbook/data/glossary.yaml``) を読み、検証して返す (A-6 §1 で使う)。
+
+    各用語は ``definition`` (用語集に載せる定義) のほかに、定義→用語の問題で見せる ``quiz_prompt``
+    (定義とは違う言葉の言い換えか穴埋め) を持つ。よくある誤答は ``rejects`` に理由つきで書く。
+    """
     path = Path(path) if path else GLOSSARY_PATH
     data = _read_yaml(path)
     terms = data.get("terms") if isinstance(data, dict) else None
@@ -277,11 +356,12 @@ def load_glossary(path: str | Path | None = None) -> list[dict[str, Any]]:
         if not isinstance(tid, str) or not _ID_RE.match(tid) or tid in seen:
             raise BankError(path, str(tid), "id", "重複しない英小文字の id が必要です")
         seen.add(tid)
-        allowed = {"id", "en", "ja", "aliases", "category", "chapter", "definition"}
+        allowed = {"id", "en", "ja", "aliases", "category", "chapter", "definition", "quiz_prompt", "rejects"}
         extra = set(t) - allowed
         if extra:
             raise BankError(path, tid, sorted(extra)[0], "用語にないフィールドです")
-        entry = {k: _str(path, tid, k, t.get(k)) for k in ("en", "ja", "category", "chapter", "definition")}
+        entry = {k: _str(path, tid, k, t.get(k))
+                 for k in ("en", "ja", "category", "chapter", "definition", "quiz_prompt")}
         aliases = t.get("aliases", [])
         entry["aliases"] = [_str(path, tid, "aliases", a) for a in _list(path, tid, "aliases", aliases, min_len=0)]
         entry["id"] = tid
@@ -289,12 +369,18 @@ def load_glossary(path: str | Path | None = None) -> list[dict[str, Any]]:
             if name.lower() in entry["definition"].lower():
                 raise BankError(path, tid, "definition",
                                 f"定義の中に用語そのもの「{name}」が入っています (定義→用語の問題が成り立ちません)")
+        entry["rejects"] = _rejects(path, tid, t.get("rejects", []), _names(entry))
+        _check_quiz_prompt(path, entry)
         out.append(entry)
     return out
 
 
 def _glossary_quizzes(file, spec: dict, chapter: str) -> list[Quiz]:
-    """``generate: glossary`` から、用語→定義 (対応づけ) と 定義→用語 (記述) の小テストを作る。"""
+    """``generate: glossary`` から、用語→定義 (対応づけ) と 定義→用語 (記述) の小テストを作る。
+
+    定義→用語の問題は、用語集の定義そのものではなく ``quiz_prompt`` (言い換え・穴埋め) を問題文にし、
+    問題の順も小テストの id から決まる順に混ぜる (用語集と同じ順に同じ文を探すだけでは解けないように)。
+    """
     terms = load_glossary()
     categories: list[str] = []
     for t in terms:
@@ -312,23 +398,27 @@ def _glossary_quizzes(file, spec: dict, chapter: str) -> list[Quiz]:
             "right_label": "説明",
             "pairs": [{"left": f"{t['ja']} ({t['en']})", "right": t["definition"]} for t in group],
             "explanation": "用語集の定義と照らし合わせて確認しましょう。",
-        }, set()))
+        }, set(), chapter))
     short_qs = []
     for t in terms:
-        answers = [t["ja"], t["en"], *t["aliases"]]
         short_qs.append(_validate_question(file, {
             "id": f"{base}-term-{t['id']}",
             "type": "short",
-            "prompt": f"次の説明に当たる用語は何ですか (日本語でも英語でも可)。\n{t['definition']}",
-            "answers": answers,
+            "prompt": f"次の説明に当たる用語は何ですか (日本語でも英語でも可)。\n{t['quiz_prompt']}",
+            "answers": _names(t),
+            "rejects": t["rejects"],
             "placeholder": "用語を入力",
-            "explanation": f"正解は「{t['ja']}」({t['en']})。{t['chapter']} で扱います。",
-        }, set()))
+            "explanation": f"正解は「{t['ja']}」({t['en']})。用語集の定義: {t['definition']} ({t['chapter']} で扱います)",
+        }, set(), chapter))
+    d2t_id = f"{base}-d2t"
+    short_qs = [short_qs[i] for i in display_order(f"{chapter}/{d2t_id}", len(short_qs))]
+    title = spec.get("title", "用語集")
     return [
-        Quiz(chapter, f"{base}-t2d", f"{spec.get('title', '用語集')}: 用語 → 定義", match_qs,
+        Quiz(chapter, f"{base}-t2d", f"{title}: 用語 → 定義", match_qs,
              intro="用語ごとに、合う説明をプルダウンから選びます。"),
-        Quiz(chapter, f"{base}-d2t", f"{spec.get('title', '用語集')}: 定義 → 用語", short_qs,
-             intro="説明を読んで、用語を日本語か英語で入力します (全角・半角、カタカナ・英語の表記ゆれは同じものとして扱います)。"),
+        Quiz(chapter, d2t_id, f"{title}: 説明 → 用語", short_qs,
+             intro="用語集とは違う言い方で書いた説明 (または穴埋め) を読んで、用語を日本語か英語で入力します "
+                   "(全角・半角、カタカナ・英語の表記ゆれは同じものとして扱います)。問題の順は用語集の順とは違います。"),
     ]
 
 
@@ -381,7 +471,7 @@ def load_bank_file(path: str | Path) -> Bank:
         else:
             title_q = _str(path, qzid, "title", spec.get("title"))
             raw_qs = _list(path, qzid, "questions", spec.get("questions"), min_len=1, max_len=60)
-            qs = [_validate_question(path, copy.deepcopy(r), seen_q) for r in raw_qs]
+            qs = [_validate_question(path, copy.deepcopy(r), seen_q, chapter) for r in raw_qs]
             generated = [Quiz(chapter, qzid, title_q, qs,
                               intro=_str(path, qzid, "intro", spec.get("intro", ""), allow_empty=True))]
         for qz in generated:

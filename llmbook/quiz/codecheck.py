@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import torch
 
-from .grading import Result
+from .result import Result
 
 __all__ = ["grade_code", "Case", "check_against_reference", "describe_value", "CodeTimeout"]
 
@@ -131,17 +131,21 @@ def check_against_reference(
 
     ``diagnoses`` は「よくある誤りの実装」と説明の組。参照と合わなかったケースで読者の出力が
     その実装の出力と一致すれば、その説明を添える (例: 「√d_k で割っていないようです」)。
-    参照実装と 1 ケースも合わなければ、性質チェックが通っていても「不正解」とする。
+
+    部分点は「誤りを見分けられる項目」だけで数える: よくある誤りの実装でも通ってしまう項目
+    (例: n=1 の因果マスクは上下逆の triu でも通る) は、通っても得点にならない。
+    全項目を通ったときだけ正解 (1 点) で、得点になる項目を 1 つも通らなければ不正解 (0 点)。
     """
     failures: list[str] = []
-    passed = 0
-    ref_passed = 0
+    passed = 0      # 通った項目
+    earned = 0      # 通った項目のうち、誤りを見分けられる項目
     diagnosed: list[str] = []
     diagnoses = list(diagnoses)
     total = len(cases)
     for case in cases:
         args, kwargs = case.cloned()
         expected = reference(*args, **kwargs)
+        telling = not any(_passes(wrong_impl, case, expected, atol, rtol) for wrong_impl, _ in diagnoses)
         args, kwargs = case.cloned()
         try:
             with _time_limit(TIME_LIMIT):
@@ -169,9 +173,10 @@ def check_against_reference(
                     pass
         else:
             passed += 1
-            ref_passed += 1
+            earned += telling
     for label, prop in properties:
         total += 1
+        telling = not any(_property_holds(prop, wrong_impl) for wrong_impl, _ in diagnoses)
         try:
             with _time_limit(TIME_LIMIT):
                 problem = prop(fn)
@@ -183,13 +188,32 @@ def check_against_reference(
             failures.append(f"【{label}】{problem}")
         else:
             passed += 1
+            earned += telling
     if not failures:
         return Result("correct", 1.0, f"○ 正解 (全 {total} 項目を通過)", [])
     failures = _merge_same(failures)
-    status = "partial" if ref_passed else "incorrect"
-    mark = "△ 一部正解" if ref_passed else "× 不正解"
+    status = "partial" if earned else "incorrect"
+    mark = "△ 一部正解" if earned else "× 不正解"
+    note = "" if earned == passed else "。誤った実装でも通る項目は得点に数えません"
     advice = [f"考えられる原因: {why}" for why in diagnosed]
-    return Result(status, passed / total, f"{mark} ({passed}/{total} 項目を通過)", advice + failures + [f"ヒント: {hint}"])
+    return Result(status, earned / total, f"{mark} ({passed}/{total} 項目を通過{note})",
+                  advice + failures + [f"ヒント: {hint}"])
+
+
+def _passes(wrong_impl: Callable, case: Case, expected: Any, atol: float, rtol: float) -> bool:
+    """よくある誤りの実装が、このケースを通ってしまうか (通るなら、このケースでは誤りを見分けられない)。"""
+    try:
+        a, kw = case.cloned()
+        return _compare(wrong_impl(*a, **kw), expected, atol, rtol) is None
+    except Exception:  # noqa: BLE001 - 誤りの実装が落ちるなら、このケースは見分けられる
+        return False
+
+
+def _property_holds(prop: Callable[[Callable], str | None], wrong_impl: Callable) -> bool:
+    try:
+        return prop(wrong_impl) is None
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def _merge_same(failures: list[str]) -> list[str]:
@@ -210,7 +234,7 @@ def grade_code(question: dict[str, Any], fn: Any) -> Result:
     if not callable(fn):
         return Result("invalid", 0.0,
                       f"関数そのもの ({name}) を渡してください。{name}(...) と呼び出した結果ではありません。受け取った値: {describe_value(fn)}")
-    mod_name, _, func_name = question["checker"].partition(":")
+    mod_name, _, func_name = question["checker"].partition(":")  # bank.py が「章の採点モジュール:関数」に解決済み
     checker = getattr(importlib.import_module(mod_name), func_name)
     try:
         return checker(fn)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from dataclasses import dataclass, field
 from typing import Any
+
+from .result import Result
 
 __all__ = [
     "Result",
@@ -32,34 +33,6 @@ _IGNORED = set(" \t\r\n\u3000・-‐‑‒–—―−ー_「」『』。、，�
 _NUM_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _PAREN_RE = re.compile(r"^(.+?)\((.+)\)$")
 _FRAC_RE = re.compile(r"^([+-]?\d+(?:\.\d+)?)/(\d+(?:\.\d+)?)$")
-
-
-@dataclass
-class Result:
-    """1 問の採点結果。
-
-    status: ``correct`` / ``partial`` / ``incorrect`` / ``self_assessed`` / ``invalid`` / ``error``
-    score: 0〜1 の得点 (invalid と error は 0 で、記録しない)
-    message: 最初に見せる 1 行 (○/× を文字でも示す)
-    details: 理由の説明 (選択肢ごとの「なぜ」など)
-    """
-
-    status: str
-    score: float
-    message: str
-    details: list[str] = field(default_factory=list)
-    max_score: float = 1.0
-
-    @property
-    def correct(self) -> bool:
-        return self.status == "correct"
-
-    @property
-    def recordable(self) -> bool:
-        return self.status not in ("invalid", "error")
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "score": self.score, "message": self.message, "details": list(self.details)}
 
 
 def _invalid(msg: str) -> Result:
@@ -141,21 +114,23 @@ def _grade_multi(q, resp) -> Result:
     if not resp:
         return _invalid("少なくとも 1 つ選んでください (正解は 1 つ以上あります)。")
     picked = set(resp)
-    right = 0
+    n_correct = sum(c["correct"] for c in q["choices"])
+    hits = sum(1 for i in picked if q["choices"][i]["correct"])
+    misses = len(picked) - hits
     details = []
     for i, c in enumerate(q["choices"]):
         chosen = i in picked
-        if chosen == c["correct"]:
-            right += 1
         if chosen and not c["correct"]:
             details.append(f"「{c['text']}」は選ぶべきではありません: {c['why']}")
         elif not chosen and c["correct"]:
             details.append(f"「{c['text']}」も正しい選択肢です: {c['why']}")
         elif chosen:
             details.append(f"「{c['text']}」○: {c['why']}")
-    score = right / n
-    status = "correct" if right == n else ("partial" if score >= 0.5 else "incorrect")
-    return Result(status, score, f"{_mark(status)} ({right}/{n} 個の選択肢を正しく判断)", details)
+    # 得点 = max(0, (正しく選んだ数 − 誤って選んだ数) / 正解の数)。全部に印を付けると 0 点になる
+    score = max(0.0, (hits - misses) / n_correct)
+    status = "correct" if hits == n_correct and misses == 0 else ("partial" if score > 0 else "incorrect")
+    return Result(status, score, f"{_mark(status)} (正解 {n_correct} 個のうち {hits} 個を選び、誤りを {misses} 個選んだ)",
+                  details)
 
 
 def _grade_numeric(q, resp) -> Result:
@@ -194,6 +169,11 @@ def _grade_short(q, resp) -> Result:
     got = normalize_text(resp)
     if not got:
         return _invalid("記号と空白だけでは答えになりません。")
+    # よくある誤答 (例: 「カジュアルマスク」) は、なぜ違うかを添えて不正解にする
+    for wrong in q.get("rejects", []):
+        if got == normalize_text(wrong["answer"]):
+            return Result("incorrect", 0.0, _mark("incorrect"),
+                          [f"「{wrong['answer']}」: {wrong['why']}", f"正解の例: {' / '.join(q['answers'][:3])}"])
     accepted = {normalize_text(a) for a in q["answers"]}
     ok = got in accepted
     # 「RNN (リカレントニューラルネットワーク)」のように、かっこの外と中がどちらも正解の表記なら正解

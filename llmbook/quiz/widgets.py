@@ -20,7 +20,12 @@ __all__ = ["QuizWidget", "SummaryWidget", "QuestionWidget"]
 
 LETTERS = "ABCDEFGHIJKL"
 _WIDE = W.Layout(width="100%")
-_STYLE = {"description_width": "initial"}
+_STYLE = {"description_width": "initial"}  # 日本語の長い説明が切れないように
+_NONE = -1  # 対応づけのプルダウンの「—」(まだ選んでいない)。None にすると空欄で表示されてしまう
+#: コード (ひな形・解答例) の見た目。ウィジェットの HTML の中でも等幅で、背景を付けて本文と区別する
+_PRE = ("white-space:pre-wrap;font-family:var(--jp-code-font-family,monospace);"
+        "font-size:var(--jp-code-font-size,0.9em);background:var(--jp-layout-color2,#f6f8fa);"
+        "border:1px solid var(--jp-border-color2,#ddd);border-radius:4px;padding:6px 8px;margin:4px 0")
 _listeners: list[Callable[[], None]] = []
 
 
@@ -101,17 +106,33 @@ class QuestionWidget:
 
     # -------------------------------------------------------------- 種類ごとの部品
     def _choice_list(self) -> W.HTML:
-        rows = "".join(f"<li><strong>{LETTERS[i]}.</strong> {_esc(c['text'])}</li>" for i, c in enumerate(self.q["choices"]))
+        # 表示順は bank.py が問題 id から決めた q["order"] (Web サイトと同じ順)。記号 A, B, … は表示位置に付く
+        choices = self.q["choices"]
+        rows = "".join(f"<li><strong>{LETTERS[k]}.</strong> {_esc(choices[j]['text'])}</li>"
+                       for k, j in enumerate(self.q["order"]))
         return _html(f"<ul style='list-style:none;padding-left:0'>{rows}</ul>")
 
     def _build_single(self):
-        self.picker = W.ToggleButtons(options=[(LETTERS[i], i) for i in range(len(self.q["choices"]))], index=None,
-                                      style={"button_width": "3em"}, tooltips=[c["text"][:80] for c in self.q["choices"]])
-        return [self._choice_list(), W.HBox([W.Label("答え:"), self.picker]), W.HBox([self.button])]
+        order, choices = self.q["order"], self.q["choices"]
+        # 値は選択肢の元の番号 (採点は選択肢そのもので行い、表示位置には左右されない)
+        self.picker = W.ToggleButtons(options=[(LETTERS[k], j) for k, j in enumerate(order)], index=None,
+                                      style={"button_width": "3.5em", "description_width": "initial"},
+                                      tooltips=[choices[j]["text"][:80] for j in order])
+        self.chosen = _html("")
+        self.picker.observe(lambda _change: self._mark_choice(), names="value")
+        return [self._choice_list(), W.HBox([W.Label("答え:"), self.picker, self.chosen]), W.HBox([self.button])]
+
+    def _mark_choice(self):
+        """選んだボタンを見間違えないよう、✓ の印と「選んだ答え: B」を出す (押された色だけでは薄い)。"""
+        value = self.picker.value
+        self.picker.icons = ["check" if j == value else "" for j in self.q["order"]]
+        self.picker.button_style = "info" if value is not None else ""
+        k = self.q["order"].index(value) if value is not None else None
+        self.chosen.value = "" if k is None else f"<strong>選んだ答え: {LETTERS[k]}</strong>"
 
     def _build_multi(self):
-        self.checks = [W.Checkbox(description=LETTERS[i], indent=False, layout=W.Layout(width="4em"))
-                       for i in range(len(self.q["choices"]))]
+        self.checks = [W.Checkbox(description=LETTERS[k], indent=False, layout=W.Layout(width="4em"), style=_STYLE)
+                       for k in range(len(self.q["order"]))]
         return [self._choice_list(), _html("<small>当てはまるものをすべて選びます。</small>"), W.HBox(self.checks), W.HBox([self.button])]
 
     def _build_numeric(self):
@@ -131,7 +152,7 @@ class QuestionWidget:
         self.drops = []
         rows = []
         for p in self.q["pairs"]:
-            d = W.Dropdown(options=[("—", None)] + [(LETTERS[k], j) for k, j in enumerate(order)], value=None,
+            d = W.Dropdown(options=[("—", _NONE)] + [(LETTERS[k], j) for k, j in enumerate(order)], value=_NONE,
                            layout=W.Layout(width="6em"))
             self.drops.append(d)
             rows.append(W.HBox([d, _html(_esc(p["left"]))]))
@@ -195,11 +216,11 @@ class QuestionWidget:
         self.solution_button.on_click(lambda _b: self._show_extra("解答例", self.q["solution"], code=True))
         starter = _html(f"<div>下のひな形 (ノートブックでは、このクイズの上のコードセル) で <code>{_esc(name)}</code> を完成させて"
                         f"セルを実行してから、「{_esc(self.button.description)}」を押します。</div>"
-                        f"<pre style='white-space:pre-wrap'>{html.escape(self.q['starter'])}</pre>")
+                        f"<pre style='{_PRE}'><code>{html.escape(self.q['starter'])}</code></pre>")
         return [starter, W.HBox([self.button, self.hint_button, self.solution_button]), self.extra]
 
     def _show_extra(self, label: str, text: str, code: bool = False):
-        body = f"<pre style='white-space:pre-wrap'>{html.escape(text)}</pre>" if code else f"<div>{_esc(text)}</div>"
+        body = f"<pre style='{_PRE}'><code>{html.escape(text)}</code></pre>" if code else f"<div>{_esc(text)}</div>"
         self.extra.value = f"<div><strong>{label}</strong>{body}</div>"
 
     # -------------------------------------------------------------- 回答と採点
@@ -208,11 +229,11 @@ class QuestionWidget:
         if t == "single":
             return self.picker.value
         if t == "multi":
-            return [i for i, c in enumerate(self.checks) if c.value]
+            return sorted(j for j, c in zip(self.q["order"], self.checks) if c.value)
         if t in ("numeric", "short"):
             return self.text.value
         if t == "matching":
-            return [d.value for d in self.drops]
+            return [None if d.value == _NONE else d.value for d in self.drops]
         if t == "ordering":
             return list(self.current)
         if t == "essay":
@@ -247,28 +268,24 @@ class QuestionWidget:
             return ""
         label = {"correct": "○ 正解", "partial": "△ 一部正解", "incorrect": "× 不正解",
                  "self_assessed": "自己採点"}.get(prev.get("status"), prev.get("status"))
-        return (f"<small>前回の記録: {html.escape(str(label))} (得点 {points(prev.get('score', 0))}、"
-                f"挑戦 {prev.get('attempts', 0)} 回)</small>")
+        score = prev.get("score", 0)
+        return (f"<small>前回の記録: {html.escape(str(label))} (最新の得点 {points(score)}、"
+                f"最高 {points(prev.get('best', score))}、挑戦 {prev.get('attempts', 0)} 回)</small>")
 
 
 def quiz_score(quiz: Quiz, store: ProgressStore) -> dict[str, float]:
-    """記録から小テストの得点を数える (自動採点と自己採点を分けて)。"""
-    auto = auto_max = self_pts = self_max = 0.0
-    answered = 0
+    """記録から小テストの得点を数える (自動採点と自己採点を分け、各問の最高点と最新の得点の両方)。"""
+    s = {"auto": 0.0, "auto_last": 0.0, "auto_max": 0.0, "self": 0.0, "self_last": 0.0, "self_max": 0.0,
+         "answered": 0, "total": len(quiz.questions)}
     for q in quiz.questions:
         rec = store.get(quiz.chapter, quiz.id, q["id"])
-        if q["type"] in AUTO_TYPES:
-            auto_max += 1
-            if rec:
-                auto += rec["score"]
-                answered += 1
-        else:
-            self_max += 1
-            if rec:
-                self_pts += rec["score"]
-                answered += 1
-    return {"auto": auto, "auto_max": auto_max, "self": self_pts, "self_max": self_max,
-            "answered": answered, "total": len(quiz.questions)}
+        kind = "auto" if q["type"] in AUTO_TYPES else "self"
+        s[kind + "_max"] += 1
+        if rec:
+            s[kind] += rec.get("best", rec["score"])      # 最高点 (記録の best)
+            s[kind + "_last"] += rec["score"]              # 最新の回答の得点
+            s["answered"] += 1
+    return s
 
 
 def points(x: float) -> str:
@@ -278,11 +295,12 @@ def points(x: float) -> str:
 
 
 def score_text(s: dict[str, float]) -> str:
+    """「自動採点 最高 2 / 3 点 (最新 1 点)」の形。quiz.js の scoreText() と同じ文面。"""
     parts = []
     if s["auto_max"]:
-        parts.append(f"自動採点 {points(s['auto'])} / {points(s['auto_max'])} 点")
+        parts.append(f"自動採点 最高 {points(s['auto'])} / {points(s['auto_max'])} 点 (最新 {points(s['auto_last'])} 点)")
     if s["self_max"]:
-        parts.append(f"記述 (自己採点) {points(s['self'])} / {points(s['self_max'])} 点")
+        parts.append(f"記述 (自己採点) 最高 {points(s['self'])} / {points(s['self_max'])} 点 (最新 {points(s['self_last'])} 点)")
     parts.append(f"回答済み {s['answered']}/{s['total']} 問")
     return " ・ ".join(parts)
 
@@ -335,7 +353,8 @@ class SummaryWidget:
         self.refresh()
 
     def totals(self) -> dict[str, float]:
-        tot = {"auto": 0.0, "auto_max": 0.0, "self": 0.0, "self_max": 0.0, "answered": 0, "total": 0}
+        tot = {"auto": 0.0, "auto_last": 0.0, "auto_max": 0.0, "self": 0.0, "self_last": 0.0, "self_max": 0.0,
+               "answered": 0, "total": 0}
         for quiz in self.bank.quizzes:
             for k, v in quiz_score(quiz, self.store).items():
                 tot[k] += v
@@ -348,7 +367,7 @@ class SummaryWidget:
         pct = f"{math.floor(100 * tot['auto'] / tot['auto_max'] + 0.5 + 1e-9)}%" if tot["auto_max"] else "—"
         self.table.value = (f"<h4 style='margin:4px 0'>{_esc(self.bank.title)}: 得点のまとめ</h4>"
                             f"<table><thead><tr><th>小テスト</th><th>得点</th></tr></thead><tbody>{rows}</tbody></table>"
-                            f"<div><strong>章の合計</strong>: {_esc(score_text(tot))} (自動採点の正答率 {pct})</div>")
+                            f"<div><strong>章の合計</strong>: {_esc(score_text(tot))} (自動採点の正答率 {pct}、各問の最高点で)</div>")
 
     def reset(self):
         if not self._armed:

@@ -97,17 +97,19 @@
     }
     if (new Set(r).size !== r.length) return invalid("同じ選択肢が 2 回選ばれています。");
     if (r.length === 0) return invalid("少なくとも 1 つ選んでください (正解は 1 つ以上あります)。");
-    var picked = new Set(r), right = 0, details = [];
+    var picked = new Set(r), details = [];
+    var nCorrect = q.choices.filter(function (c) { return c.correct; }).length;
+    var hits = r.filter(function (i) { return q.choices[i].correct; }).length, misses = r.length - hits;
     q.choices.forEach(function (c, i) {
       var chosen = picked.has(i);
-      if (chosen === c.correct) right += 1;
       if (chosen && !c.correct) details.push("「" + c.text + "」は選ぶべきではありません: " + c.why);
       else if (!chosen && c.correct) details.push("「" + c.text + "」も正しい選択肢です: " + c.why);
       else if (chosen) details.push("「" + c.text + "」○: " + c.why);
     });
-    var score = right / n;
-    var status = right === n ? "correct" : (score >= 0.5 ? "partial" : "incorrect");
-    return result(status, score, mark(status) + " (" + right + "/" + n + " 個の選択肢を正しく判断)", details);
+    // 得点 = max(0, (正しく選んだ数 − 誤って選んだ数) / 正解の数)。全部に印を付けると 0 点になる
+    var score = Math.max(0, (hits - misses) / nCorrect);
+    var status = hits === nCorrect && misses === 0 ? "correct" : (score > 0 ? "partial" : "incorrect");
+    return result(status, score, mark(status) + " (正解 " + nCorrect + " 個のうち " + hits + " 個を選び、誤りを " + misses + " 個選んだ)", details);
   }
 
   function gradeNumeric(q, r) {
@@ -138,6 +140,9 @@
     if (cpLen(r) > MAX_SHORT) return invalid("入力が長すぎます (" + cpLen(r) + " 文字、上限 " + MAX_SHORT + " 文字)。用語だけを入力してください。");
     var got = normalizeText(r);
     if (!got) return invalid("記号と空白だけでは答えになりません。");
+    // よくある誤答 (例: 「カジュアルマスク」) は、なぜ違うかを添えて不正解にする
+    var wrong = (q.rejects || []).filter(function (w) { return normalizeText(w.answer) === got; })[0];
+    if (wrong) return result("incorrect", 0, mark("incorrect"), ["「" + wrong.answer + "」: " + wrong.why, "正解の例: " + q.answers.slice(0, 3).join(" / ")]);
     var accepted = q.answers.map(normalizeText);
     var ok = accepted.indexOf(got) >= 0;
     // 「RNN (リカレントニューラルネットワーク)」のように、かっこの外と中がどちらも正解の表記なら正解
@@ -268,18 +273,15 @@
     return n;
   }
 
+  // 各問の最高点 (記録の best) と最新の得点の両方を数える。widgets.py の quiz_score() と同じ
   function quizScore(chapter, quizId, questions, countCode) {
-    var s = { auto: 0, auto_max: 0, self: 0, self_max: 0, code: 0, answered: 0, total: questions.length };
+    var s = { auto: 0, auto_last: 0, auto_max: 0, self: 0, self_last: 0, self_max: 0, code: 0, answered: 0, total: questions.length };
     questions.forEach(function (q) {
       var rec = getRecord(chapter, quizId, q.id);
       if (q.type === "code" && !countCode) { s.code += 1; return; }
-      if (AUTO_TYPES.indexOf(q.type) >= 0) {
-        s.auto_max += 1;
-        if (rec) { s.auto += rec.score; s.answered += 1; }
-      } else {
-        s.self_max += 1;
-        if (rec) { s.self += rec.score; s.answered += 1; }
-      }
+      var kind = AUTO_TYPES.indexOf(q.type) >= 0 ? "auto" : "self";
+      s[kind + "_max"] += 1;
+      if (rec) { s[kind] += typeof rec.best === "number" ? rec.best : rec.score; s[kind + "_last"] += rec.score; s.answered += 1; }
     });
     return s;
   }
@@ -291,8 +293,8 @@
 
   function scoreText(s) {
     var parts = [];
-    if (s.auto_max) parts.push("自動採点 " + points(s.auto) + " / " + points(s.auto_max) + " 点");
-    if (s.self_max) parts.push("記述 (自己採点) " + points(s.self) + " / " + points(s.self_max) + " 点");
+    if (s.auto_max) parts.push("自動採点 最高 " + points(s.auto) + " / " + points(s.auto_max) + " 点 (最新 " + points(s.auto_last) + " 点)");
+    if (s.self_max) parts.push("記述 (自己採点) 最高 " + points(s.self) + " / " + points(s.self_max) + " 点 (最新 " + points(s.self_last) + " 点)");
     parts.push("回答済み " + s.answered + "/" + (s.total - s.code) + " 問");
     if (s.code) parts.push("コード課題 " + s.code + " 問は Jupyter / Colab で採点");
     return parts.join(" ・ ");
@@ -339,7 +341,8 @@
   function previousText(rec) {
     if (!rec) return "";
     var label = { correct: "○ 正解", partial: "△ 一部正解", incorrect: "× 不正解", self_assessed: "自己採点" }[rec.status] || rec.status;
-    return "前回の記録: " + label + " (得点 " + points(rec.score) + "、挑戦 " + rec.attempts + " 回)";
+    var best = typeof rec.best === "number" ? rec.best : rec.score;
+    return "前回の記録: " + label + " (最新の得点 " + points(rec.score) + "、最高 " + points(best) + "、挑戦 " + rec.attempts + " 回)";
   }
 
   function renderQuestion(data, q, onGraded) {
@@ -374,16 +377,17 @@
       var kind = q.type === "single" ? "radio" : "checkbox";
       var inputs = [];
       var fs = el("fieldset", { class: "llmbook-choices" }, [el("legend", { class: "llmbook-sr", text: q.type === "single" ? "選択肢 (1 つ選ぶ)" : "選択肢 (当てはまるものをすべて選ぶ)" })]);
-      q.choices.forEach(function (c, i) {
-        var input = el("input", { type: kind, name: id, id: id + "-" + i, value: String(i) });
+      // 表示順は Python (bank.py) が問題 id から決めた q.order。値は選択肢の元の番号なので、採点は位置に左右されない
+      q.order.forEach(function (j, k) {
+        var input = el("input", { type: kind, name: id, id: id + "-" + k, value: String(j) });
         inputs.push(input);
-        fs.appendChild(el("div", { class: "llmbook-choice" }, [input, el("label", { for: id + "-" + i, text: LETTERS[i] + ". " + c.text })]));
+        fs.appendChild(el("div", { class: "llmbook-choice" }, [input, el("label", { for: id + "-" + k, text: LETTERS[k] + ". " + q.choices[j].text })]));
       });
       if (q.type === "multi") section.appendChild(el("div", { class: "llmbook-note", text: "当てはまるものをすべて選びます。" }));
       section.appendChild(fs);
       getResponse = function () {
         var picked = inputs.filter(function (x) { return x.checked; }).map(function (x) { return Number(x.value); });
-        return q.type === "single" ? (picked.length ? picked[0] : null) : picked;
+        return q.type === "single" ? (picked.length ? picked[0] : null) : picked.sort(function (a, b) { return a - b; });
       };
     } else if (q.type === "numeric" || q.type === "short") {
       var input = el("input", {
@@ -522,14 +526,14 @@
     var reset = el("button", { type: "button", class: "llmbook-btn llmbook-warn", text: "この章の記録をリセット" });
     var refresh = function () {
       tbody.textContent = "";
-      var tot = { auto: 0, auto_max: 0, self: 0, self_max: 0, code: 0, answered: 0, total: 0 };
+      var tot = { auto: 0, auto_last: 0, auto_max: 0, self: 0, self_last: 0, self_max: 0, code: 0, answered: 0, total: 0 };
       data.quizzes.forEach(function (qz) {
         var s = quizScore(data.chapter, qz.id, qz.questions, false);
         Object.keys(tot).forEach(function (k) { tot[k] += s[k]; });
         tbody.appendChild(el("tr", {}, [el("td", { text: qz.title }), el("td", { text: scoreText(s) })]));
       });
       var pct = tot.auto_max ? Math.floor(100 * tot.auto / tot.auto_max + 0.5 + 1e-9) + "%" : "—";
-      total.textContent = "章の合計: " + scoreText(tot) + " (自動採点の正答率 " + pct + ")";
+      total.textContent = "章の合計: " + scoreText(tot) + " (自動採点の正答率 " + pct + "、各問の最高点で)";
     };
     reset.addEventListener("click", function () {
       if (!armed) {
@@ -561,6 +565,6 @@
     document.querySelectorAll(".llmbook-summary").forEach(renderSummary);
   }
 
-  return { grade: grade, normalizeText: normalizeText, parseNumber: parseNumber, points: points, init: init,
+  return { grade: grade, normalizeText: normalizeText, parseNumber: parseNumber, points: points, scoreText: scoreText, init: init,
            _resetMemory: function () { memoryStore = null; storeWarning = ""; } };
 });

@@ -1,7 +1,9 @@
-"""コード課題の採点関数 (問題バンクの ``checker:`` から名指しされる)。
+"""A-6「用語集と確認問題」のコード課題の採点関数 (問題バンク ``a6.yaml`` の ``checker:`` から名指しされる)。
 
-どれも読者の関数 ``fn`` を受け取り、:func:`~llmbook.quiz.codecheck.check_against_reference`
-で参照実装と比べる。参照実装そのものが PyTorch の実装と一致することは tests で確かめる。
+コード課題の採点関数は 1 章 1 モジュール (``llmbook/quiz/checks_<章>.py``) に置き、バンクの
+``checker:`` には関数名だけを書く。どれも読者の関数 ``fn`` を受け取り、
+:func:`~llmbook.quiz.codecheck.check_against_reference` で参照実装と比べる。参照実装そのものが
+PyTorch の実装と一致することは ``tests/test_codecheck.py`` で確かめる。
 """
 from __future__ import annotations
 
@@ -107,6 +109,7 @@ def check_causal_mask(fn) -> object:
         diagnoses=[
             (lambda n: torch.ones(n, n, dtype=torch.bool).tril(-1), "対角 (自分自身) も True にします。位置 i は自分自身を参照できます。"),
             (lambda n: torch.ones(n, n, dtype=torch.bool).triu(), "上下が逆です。True にするのは対角を含む下三角 (j ≤ i) です。"),
+            (lambda n: torch.ones(n, n, dtype=torch.bool), "すべて True になっています。未来の位置 (j > i) は False にします。"),
             (lambda n: torch.ones(n, n).tril(), "値は合っていますが dtype が bool ではありません。dtype=torch.bool で作ります。"),
         ],
     )
