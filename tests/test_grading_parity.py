@@ -11,7 +11,17 @@ import pytest
 
 from llmbook.quiz import grade, load_bank
 from llmbook.quiz.bank import available_chapters
-from test_grading import ESSAY, MATCH, MULTI, NUMERIC, NUMERIC_TOL, ORDER, SHORT, SHORT_REJECT, SINGLE
+from test_grading import (
+    ESSAY,
+    MATCH,
+    MULTI,
+    NUMERIC,
+    NUMERIC_TOL,
+    ORDER,
+    SHORT,
+    SHORT_REJECT,
+    SINGLE,
+)
 
 QUIZ_JS = Path(__file__).resolve().parent.parent / "llmbook" / "quiz" / "static" / "quiz.js"
 

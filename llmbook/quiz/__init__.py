@@ -14,7 +14,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .bank import AUTO_TYPES, QUESTION_TYPES, Bank, BankError, Quiz, load_bank, load_bank_file, load_glossary
+from .bank import (
+    AUTO_TYPES,
+    QUESTION_TYPES,
+    Bank,
+    BankError,
+    Quiz,
+    load_bank,
+    load_bank_file,
+    load_glossary,
+)
 from .grading import Result, grade, normalize_text, parse_number
 from .html import render_quiz_html, render_summary_html
 from .progress import ProgressStore, get_store

@@ -12,8 +12,9 @@ import os
 import signal
 import threading
 import traceback
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import torch
 
