@@ -32,7 +32,8 @@ def soft_breaks(text: str) -> list[str]:
 
 def _documents():
     yield "intro.md", (ROOT / "intro.md").read_text(encoding="utf-8")
-    yield "README.md", (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in ("README.md", "CONTRIBUTING.md", "glossary.md"):
+        yield name, (ROOT / name).read_text(encoding="utf-8")
     for nb in sorted((ROOT / "chapters").glob("*.ipynb")):
         cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
         for i, c in enumerate(cells):
