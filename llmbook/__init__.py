@@ -1,6 +1,7 @@
 """「大規模言語モデル入門 — Transformer 基礎理論 A-1〜A-6」の共有コード。
 
-- :mod:`llmbook.device` — cuda → mps → cpu の順にデバイスを選ぶ
+- :mod:`llmbook.device` — デバイスを選ぶ: CUDA があれば CUDA、なければ CPU。Apple の GPU (MPS) は
+  ``LLMBOOK_DEVICE=mps`` と指定したときだけ使う
 - :mod:`llmbook.seed` — 乱数の種をそろえる
 - :mod:`llmbook.plotting` — 日本語の図と注意マップ
 - :mod:`llmbook.quiz` — 章末クイズ (ウィジェットと静的 HTML)

@@ -38,3 +38,7 @@ def questions(bank):
 
 def pytest_configure(config):
     os.environ.setdefault("MPLBACKEND", "Agg")
+    # nbval が章を実行するカーネルの通信を暗号化する (暗号化なしの TCP への警告を出さない)
+    import llmbook.sphinxext
+
+    llmbook.sphinxext.encrypt_kernel_transport()

@@ -1,4 +1,7 @@
-"""問題バンクと用語集の検証。壊れたバンクは、ファイル・問題 id・フィールドを名指しする日本語のエラーになる。"""
+"""問題バンクと用語集の検証。
+
+壊れたバンクは、ファイル・問題 id・フィールドを名指しする日本語のエラーになる。
+"""
 from __future__ import annotations
 
 import textwrap
@@ -62,17 +65,23 @@ def test_display_order_is_deterministic_and_never_the_answer():
 
 
 def test_display_order_is_stable_between_builds():
-    """順は SHA-256 だけから決まる (Python の hash() や実行ごとの乱数、ファイルの置き場所によらない)。
-    この値が変わったら、読者の画面の並びが変わる: 意図した変更のときだけ更新する。"""
+    """順は SHA-256 だけから決まる (Python の hash() や実行ごとの乱数、ファイルの置き場所に
+    よらない)。この値が変わったら、読者の画面の並びが変わる: 意図した変更のときだけ更新する。"""
     assert display_order("a6/q1-output", 4, derange=False) == [2, 3, 0, 1]
     assert display_order("a6/q2-history", 4) == display_order("a6/q2-history", 4)
-    assert display_order("a1/q3-slow", 4, derange=False) == [0, 1, 2, 3]  # 偶然そのままの順になることもある
+    # 偶然そのままの順になることもある
+    assert display_order("a1/q3-slow", 4, derange=False) == [0, 1, 2, 3]
     import subprocess
     import sys
 
-    code = "from llmbook.quiz.bank import display_order; print(display_order('a6/q1-output', 4, derange=False))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={"PYTHONHASHSEED": "123", "PATH": ""}, cwd=str(Path(__file__).resolve().parent.parent))
+    code = (
+        "from llmbook.quiz.bank import display_order; "
+        "print(display_order('a6/q1-output', 4, derange=False))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        env={"PYTHONHASHSEED": "123", "PATH": ""}, cwd=str(Path(__file__).resolve().parent.parent),
+    )
     assert out.stdout.strip() == "[2, 3, 0, 1]"
 
 
@@ -96,8 +105,12 @@ def test_choices_are_shown_in_a_shuffled_order_without_tells(chapter):
     for q in singles + multis:
         assert sorted(q["order"]) == list(range(len(q["choices"]))), q["id"]
     # 正解が一番長い選択肢である問題は 1/3 まで (長さで答えが分からないように)
-    longest = [q["id"] for q in singles
-               if len(next(c for c in q["choices"] if c["correct"])["text"]) == max(len(c["text"]) for c in q["choices"])]
+    longest = [
+        q["id"]
+        for q in singles
+        if len(next(c for c in q["choices"] if c["correct"])["text"])
+        == max(len(c["text"]) for c in q["choices"])
+    ]
     assert len(longest) <= len(singles) / 3, longest
     # 表示したときに正解が先頭に来る問題は、偶然 (1/選択肢の数) で期待される数 + 1 まで
     first = [q["id"] for q in singles if q["choices"][q["order"][0]]["correct"]]
@@ -140,12 +153,19 @@ def test_grading_and_codecheck_do_not_import_each_other():
         return {n.module for n in nodes if isinstance(n, ast.ImportFrom) and n.module}
 
     assert "grading" not in imports("codecheck", top_level_only=False)
-    assert "codecheck" not in imports("grading", top_level_only=True)  # コード課題のときだけ関数の中で読む
-    assert "result" in imports("codecheck", top_level_only=True) and "result" in imports("grading", top_level_only=True)
+    # コード課題のときだけ関数の中で読む
+    assert "codecheck" not in imports("grading", top_level_only=True)
+    assert "result" in imports("codecheck", top_level_only=True) and "result" in imports(
+        "grading", top_level_only=True
+    )
 
 
 def test_checker_must_be_a_function_in_the_chapter_module(tmp_path):
-    body = GOOD_HEAD + "      - {id: c1, type: code, prompt: 問, function_name: f, starter: s, hint: h, solution: s, checker: check_causal_mask}\n"
+    body = (
+        GOOD_HEAD
+        + "      - {id: c1, type: code, prompt: 問, function_name: f, starter: s, hint: h, "
+          "solution: s, checker: check_causal_mask}\n"
+    )
     with pytest.raises(BankError, match="checks_zz") as exc:
         load_bank_file(_write(tmp_path, body))
     assert exc.value.field == "checker"
@@ -167,22 +187,52 @@ quizzes:
 """
 
 
-@pytest.mark.parametrize("question, qid, field", [
-    ("      - {id: q1, type: single, prompt: 問, choices: [{text: a, why: w}, {text: b, why: w}]}", "q1", "choices"),
-    ("      - {id: q2, type: single, prompt: 問, choices: [{text: a, correct: yes-ish, why: w}, {text: b, correct: true, why: w}]}", "q2", "choices[0].correct"),
-    ("      - {id: q3, type: numeric, prompt: 問, answer: '八'}", "q3", "answer"),
-    ("      - {id: q4, type: riddle, prompt: 問}", "q4", "type"),
-    ("      - {id: q5, type: short, prompt: 問, answers: [a], answer: b}", "q5", "answer"),
-    ("      - {id: q6, type: essay, prompt: 問, model_answer: m, key_ideas: [a, b]}", "q6", "key_ideas"),
-    ("      - {id: q7, type: short, prompt: '', answers: [a]}", "q7", "prompt"),
-    ("      - {id: Q8!, type: short, prompt: 問, answers: [a]}", "Q8!", "id"),
-    ("      - {id: q9, type: code, prompt: 問, function_name: f, starter: s, hint: h, solution: s, checker: 'nope.mod:fn'}", "q9", "checker"),
-    ("      - {id: q10, type: code, prompt: 問, function_name: '1f', starter: s, hint: h, solution: s, checker: 'llmbook.quiz.checks:check_causal_mask'}", "q10", "function_name"),
-    ("      - {id: q11, type: matching, prompt: 問, pairs: [{left: a, right: x}, {left: b, right: x}]}", "q11", "pairs"),
-    ("      - {id: q12, type: ordering, prompt: 問, items: [a]}", "q12", "items"),
-    ("      - {id: q13, type: multi, prompt: 問, choices: [{text: a, why: w}, {text: b, why: w}]}", "q13", "choices"),
-    ("      - {id: q14, type: short, prompt: 問, answers: ['・・']}", "q14", "answers"),
-])
+@pytest.mark.parametrize(
+    "question, qid, field",
+    [
+        (
+            "      - {id: q1, type: single, prompt: 問, choices: [{text: a, why: w}, {text: b, why:"
+            " w}]}",
+            "q1", "choices",
+        ),
+        (
+            "      - {id: q2, type: single, prompt: 問, choices: [{text: a, correct: yes-ish, why: "
+            "w}, {text: b, correct: true, why: w}]}",
+            "q2", "choices[0].correct",
+        ),
+        ("      - {id: q3, type: numeric, prompt: 問, answer: '八'}", "q3", "answer"),
+        ("      - {id: q4, type: riddle, prompt: 問}", "q4", "type"),
+        ("      - {id: q5, type: short, prompt: 問, answers: [a], answer: b}", "q5", "answer"),
+        (
+            "      - {id: q6, type: essay, prompt: 問, model_answer: m, key_ideas: [a, b]}", "q6",
+            "key_ideas",
+        ),
+        ("      - {id: q7, type: short, prompt: '', answers: [a]}", "q7", "prompt"),
+        ("      - {id: Q8!, type: short, prompt: 問, answers: [a]}", "Q8!", "id"),
+        (
+            "      - {id: q9, type: code, prompt: 問, function_name: f, starter: s, hint: h, "
+            "solution: s, checker: 'nope.mod:fn'}",
+            "q9", "checker",
+        ),
+        (
+            "      - {id: q10, type: code, prompt: 問, function_name: '1f', starter: s, hint: h, "
+            "solution: s, checker: 'llmbook.quiz.checks:check_causal_mask'}",
+            "q10", "function_name",
+        ),
+        (
+            "      - {id: q11, type: matching, prompt: 問, pairs: [{left: a, right: x}, {left: b, "
+            "right: x}]}",
+            "q11", "pairs",
+        ),
+        ("      - {id: q12, type: ordering, prompt: 問, items: [a]}", "q12", "items"),
+        (
+            "      - {id: q13, type: multi, prompt: 問, choices: [{text: a, why: w}, {text: b, why:"
+            " w}]}",
+            "q13", "choices",
+        ),
+        ("      - {id: q14, type: short, prompt: 問, answers: ['・・']}", "q14", "answers"),
+    ],
+)
 def test_malformed_question_names_file_id_and_field(tmp_path, question, qid, field):
     p = _write(tmp_path, GOOD_HEAD + question + "\n")
     with pytest.raises(BankError) as exc:
@@ -194,7 +244,11 @@ def test_malformed_question_names_file_id_and_field(tmp_path, question, qid, fie
 
 
 def test_duplicate_ids_and_yaml_errors(tmp_path):
-    dup = GOOD_HEAD + "      - {id: a, type: short, prompt: 問, answers: [x]}\n      - {id: a, type: short, prompt: 問, answers: [y]}\n"
+    dup = (
+        GOOD_HEAD
+        + "      - {id: a, type: short, prompt: 問, answers: [x]}\n      - {id: a, type: short, "
+          "prompt: 問, answers: [y]}\n"
+    )
     with pytest.raises(BankError, match="同じ id"):
         load_bank_file(_write(tmp_path, dup))
     with pytest.raises(BankError, match="YAML として読めません.*行目"):
@@ -216,10 +270,13 @@ def test_bad_chapter_name():
 
 
 def _glossary(tmp_path, **fields):
-    entry = {"id": "sm", "category": "c", "ja": "ソフトマックス", "en": "Softmax", "chapter": "A-3",
-             "aliases": ["ソフトマックス関数"],
-             "definition": "実数の並びの各成分を exp で正にしてから総和で割り、確率分布にする関数。",
-             "quiz_prompt": "点数の列を、どれも正で合計がちょうど 1 の割合に直す計算。", **fields}
+    entry = {
+        "id": "sm", "category": "c", "ja": "ソフトマックス", "en": "Softmax", "chapter": "A-3",
+        "aliases": ["ソフトマックス関数"],
+        "definition": "実数の並びの各成分を exp で正にしてから総和で割り、確率分布にする関数。",
+        "quiz_prompt": "点数の列を、どれも正で合計がちょうど 1 の割合に直す計算。",
+        **fields,
+    }
     p = tmp_path / "g.yaml"
     import yaml
 
@@ -234,12 +291,16 @@ def test_glossary_definition_must_not_contain_its_term(tmp_path):
     assert exc.value.qid == "sm" and exc.value.field == "definition"
 
 
-@pytest.mark.parametrize("prompt, why", [
-    ("点数の列を、合計 1 の割合に直すソフトマックス関数。", "用語"),      # 別名がそのまま入っている
-    ("点数の列を、合計 1 の割合に直す SOFTMAX。", "用語"),                 # 英語名 (大文字小文字を問わない)
-    ("実数の並びの各成分を exp で正にしてから総和で割り、確率分布にする関数。", "ほとんど同じ"),  # 定義の写し
-    ("各成分を exp で正にしてから総和で割る関数。", "ほとんど同じ"),      # 定義の一部をそのまま使う
-])
+@pytest.mark.parametrize(
+    "prompt, why",
+    [
+        ("点数の列を、合計 1 の割合に直すソフトマックス関数。", "用語"),  # 別名がそのまま入っている
+        ("点数の列を、合計 1 の割合に直す SOFTMAX。", "用語"),  # 英語名 (大文字小文字を問わない)
+        # 定義の写し
+        ("実数の並びの各成分を exp で正にしてから総和で割り、確率分布にする関数。", "ほとんど同じ"),
+        ("各成分を exp で正にしてから総和で割る関数。", "ほとんど同じ"),  # 定義の一部をそのまま使う
+    ],
+)
 def test_glossary_quiz_prompt_must_be_a_real_paraphrase(tmp_path, prompt, why):
     with pytest.raises(BankError, match=why) as exc:
         load_glossary(_glossary(tmp_path, quiz_prompt=prompt))
@@ -255,8 +316,14 @@ def test_glossary_rejects_cannot_be_an_accepted_spelling(tmp_path):
 
 def test_glossary_uses_the_book_vocabulary_with_stable_ids():
     terms = {t["id"]: t for t in load_glossary()}
-    assert terms["self-attention"]["ja"] == "自己注意" and "セルフアテンション" in terms["self-attention"]["aliases"]
-    assert terms["layer-normalization"]["ja"] == "レイヤー正規化" and "層正規化" in terms["layer-normalization"]["aliases"]
+    assert (
+        terms["self-attention"]["ja"] == "自己注意"
+        and "セルフアテンション" in terms["self-attention"]["aliases"]
+    )
+    assert (
+        terms["layer-normalization"]["ja"] == "レイヤー正規化"
+        and "層正規化" in terms["layer-normalization"]["aliases"]
+    )
     assert "カジュアルマスク" not in terms["causal-attention-mask"]["aliases"]
     assert [r["answer"] for r in terms["causal-attention-mask"]["rejects"]] == ["カジュアルマスク"]
 
@@ -266,10 +333,15 @@ def test_glossary_d2t_quiz_is_shuffled_and_not_the_glossary_text(bank):
     d2t = bank.quiz("glossary-d2t")
     ids = [q["id"].removeprefix("glossary-term-") for q in d2t.questions]
     assert sorted(ids) == sorted(t["id"] for t in terms) and ids != [t["id"] for t in terms]
-    assert ids == [q["id"].removeprefix("glossary-term-") for q in load_bank("a6", reload=True).quiz("glossary-d2t").questions]
+    assert ids == [
+        q["id"].removeprefix("glossary-term-")
+        for q in load_bank("a6", reload=True).quiz("glossary-d2t").questions
+    ]
     by_id = {t["id"]: t for t in terms}
     for q, tid in zip(d2t.questions, ids):
-        assert by_id[tid]["quiz_prompt"] in q["prompt"] and by_id[tid]["definition"] not in q["prompt"]
+        assert (
+            by_id[tid]["quiz_prompt"] in q["prompt"] and by_id[tid]["definition"] not in q["prompt"]
+        )
 
 
 def _strings(x):

@@ -27,14 +27,22 @@ def test_reference_implementations_match_pytorch():
     gen = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(2, 3, 6, 8, generator=gen) for _ in range(3))
     mask = reference_causal_mask(6)
-    assert torch.allclose(reference_attention(q, k, v), F.scaled_dot_product_attention(q, k, v), atol=1e-6)
-    assert torch.allclose(reference_attention(q, k, v, mask), F.scaled_dot_product_attention(q, k, v, is_causal=True), atol=1e-6)
+    assert torch.allclose(
+        reference_attention(q, k, v), F.scaled_dot_product_attention(q, k, v), atol=1e-6
+    )
+    assert torch.allclose(
+        reference_attention(q, k, v, mask), F.scaled_dot_product_attention(q, k, v, is_causal=True),
+        atol=1e-6,
+    )
     assert torch.equal(reference_causal_mask(4), torch.tril(torch.ones(4, 4)).bool())
 
 
 def test_correct_solutions_pass():
     assert g("q5-code", sdpa_ok).correct
-    assert g("q5-code", lambda q, k, v, mask=None: F.scaled_dot_product_attention(q, k, v, attn_mask=mask)).correct
+    assert g(
+        "q5-code",
+        lambda q, k, v, mask=None: F.scaled_dot_product_attention(q, k, v, attn_mask=mask),
+    ).correct
     assert g("q8-code", lambda n: torch.ones(n, n, dtype=torch.bool).tril()).correct
 
 
@@ -54,17 +62,25 @@ def test_bank_solutions_pass():
             assert r.status == "incorrect" and "None" in " ".join(r.details)
 
 
-@pytest.mark.parametrize("fn, expected", [
-    (lambda q, k, v, mask=None: torch.softmax(q @ k.transpose(-2, -1), -1) @ v, "値が参照実装と合いません"),  # スケール忘れ
-    (lambda q, k, v, mask=None: (q @ k.transpose(-2, -1)).softmax(-1), "形が違います"),  # v を掛け忘れ
-    (lambda q, k, v, mask=None: sdpa_ok(q, k, v, mask).double(), "dtype が違います"),
-    (lambda q, k, v, mask=None: sdpa_ok(q, k, v, mask).to("meta"), "デバイスが違います"),
-    (lambda q, k, v, mask=None: sdpa_ok(q, k, v, mask) * float("nan"), "NaN"),
-    (lambda q, k, v, mask=None: None, "None"),
-    (lambda q, k, v, mask=None: sdpa_ok(q, k, v, mask).tolist(), "Tensor を返すはず"),
-    (lambda q, k, v, mask=None: 1 / 0, "ZeroDivisionError"),
-    (lambda q, k, v: sdpa_ok(q, k, v), "TypeError"),  # mask 引数を忘れた
-])
+@pytest.mark.parametrize(
+    "fn, expected",
+    [
+        # スケール忘れ
+        (
+            lambda q, k, v, mask=None: torch.softmax(q @ k.transpose(-2, -1), -1) @ v,
+            "値が参照実装と合いません",
+        ),
+        # v を掛け忘れ
+        (lambda q, k, v, mask=None: (q @ k.transpose(-2, -1)).softmax(-1), "形が違います"),
+        (lambda q, k, v, mask=None: sdpa_ok(q, k, v, mask).double(), "dtype が違います"),
+        (lambda q, k, v, mask=None: sdpa_ok(q, k, v, mask).to("meta"), "デバイスが違います"),
+        (lambda q, k, v, mask=None: sdpa_ok(q, k, v, mask) * float("nan"), "NaN"),
+        (lambda q, k, v, mask=None: None, "None"),
+        (lambda q, k, v, mask=None: sdpa_ok(q, k, v, mask).tolist(), "Tensor を返すはず"),
+        (lambda q, k, v, mask=None: 1 / 0, "ZeroDivisionError"),
+        (lambda q, k, v: sdpa_ok(q, k, v), "TypeError"),  # mask 引数を忘れた
+    ],
+)
 def test_wrong_solutions_get_reasons(fn, expected):
     r = g("q5-code", fn)
     assert r.status in ("incorrect", "partial")
@@ -73,11 +89,20 @@ def test_wrong_solutions_get_reasons(fn, expected):
     assert any(d.startswith("ヒント") for d in r.details)
 
 
-@pytest.mark.parametrize("fn, advice", [
-    (lambda q, k, v, mask=None: torch.softmax(q @ k.transpose(-2, -1), -1) @ v, "√d_k で割っていない"),
-    (lambda q, k, v, mask=None: torch.softmax(q @ k.transpose(-2, -1) / q.shape[-1], -1) @ v, "d_k で割っている"),
-    (lambda q, k, v, mask=None: F.scaled_dot_product_attention(q, k, v), "mask を無視"),
-])
+@pytest.mark.parametrize(
+    "fn, advice",
+    [
+        (
+            lambda q, k, v, mask=None: torch.softmax(q @ k.transpose(-2, -1), -1) @ v,
+            "√d_k で割っていない",
+        ),
+        (
+            lambda q, k, v, mask=None: torch.softmax(q @ k.transpose(-2, -1) / q.shape[-1], -1) @ v,
+            "d_k で割っている",
+        ),
+        (lambda q, k, v, mask=None: F.scaled_dot_product_attention(q, k, v), "mask を無視"),
+    ],
+)
 def test_common_attention_mistakes_are_diagnosed(fn, advice):
     r = g("q5-code", fn)
     assert r.details[0].startswith("考えられる原因") and advice in r.details[0]
@@ -116,7 +141,10 @@ def test_ignoring_the_mask_earns_nothing_for_unmasked_cases():
 
 
 def test_partial_credit_only_for_cases_that_tell_right_from_wrong():
-    """参照と合うケースのうち、よくある誤りでは通らないものだけが部分点になる。1 点は全項目を通ったときだけ。"""
+    """参照と合うケースのうち、よくある誤りでは通らないものだけが部分点になる。
+
+    1 点は全項目を通ったときだけ。
+    """
     def no_batch(q, k, v, mask=None):  # 2 次元の入力だけ正しく扱える (バッチ次元で形が崩れる)
         if q.dim() > 2:
             raise ValueError("バッチ次元には未対応")
@@ -126,7 +154,12 @@ def test_partial_credit_only_for_cases_that_tell_right_from_wrong():
 
 
 def test_softmax_over_wrong_dim_fails_property():
-    r = g("q5-code", lambda q, k, v, mask=None: torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-2) @ v)
+    r = g(
+        "q5-code",
+        lambda q, k, v, mask=None: (
+            torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-2) @ v
+        ),
+    )
     assert not r.correct and "確率分布" in " ".join(r.details)
 
 

@@ -1,4 +1,7 @@
-"""採点規則 (llmbook.quiz.grading) の単体テスト。種類ごとに、正解・不正解・部分点・不正な入力を確かめる。"""
+"""採点規則 (llmbook.quiz.grading) の単体テスト。
+
+種類ごとに、正解・不正解・部分点・不正な入力を確かめる。
+"""
 from __future__ import annotations
 
 import pytest
@@ -15,16 +18,30 @@ MULTI = {"id": "m", "type": "multi", "prompt": "p", "explanation": "",
                      {"text": "b", "correct": False, "why": "wb"},
                      {"text": "c", "correct": True, "why": "wc"},
                      {"text": "d", "correct": False, "why": "wd"}]}
-NUMERIC = {"id": "n", "type": "numeric", "prompt": "p", "explanation": "", "answer": 8.0, "tolerance": 0.0, "unit": ""}
+NUMERIC = {
+    "id": "n", "type": "numeric", "prompt": "p", "explanation": "", "answer": 8.0, "tolerance": 0.0,
+    "unit": "",
+}
 NUMERIC_TOL = {**NUMERIC, "answer": 0.6666667, "tolerance": 0.005}
 SHORT = {"id": "t", "type": "short", "prompt": "p", "explanation": "", "placeholder": "",
          "answers": ["ソフトマックス", "Softmax", "ソフトマックス関数"], "rejects": []}
-SHORT_REJECT = {"id": "r", "type": "short", "prompt": "p", "explanation": "", "placeholder": "",
-                "answers": ["因果マスク", "causal mask"],
-                "rejects": [{"answer": "カジュアルマスク", "why": "casual と causal は別の語です。"}]}
-MATCH = {"id": "x", "type": "matching", "prompt": "p", "explanation": "", "left_label": "用語", "right_label": "説明",
-         "pairs": [{"left": "A", "right": "1"}, {"left": "B", "right": "2"}, {"left": "C", "right": "3"}], "order": [2, 0, 1]}
-ORDER = {"id": "o", "type": "ordering", "prompt": "p", "explanation": "", "items": ["一", "二", "三", "四"], "order": [3, 1, 0, 2]}
+SHORT_REJECT = {
+    "id": "r", "type": "short", "prompt": "p", "explanation": "", "placeholder": "",
+    "answers": ["因果マスク", "causal mask"],
+    "rejects": [{"answer": "カジュアルマスク", "why": "casual と causal は別の語です。"}],
+}
+MATCH = {
+    "id": "x", "type": "matching", "prompt": "p", "explanation": "", "left_label": "用語",
+    "right_label": "説明",
+    "pairs": [
+        {"left": "A", "right": "1"}, {"left": "B", "right": "2"}, {"left": "C", "right": "3"},
+    ],
+    "order": [2, 0, 1],
+}
+ORDER = {
+    "id": "o", "type": "ordering", "prompt": "p", "explanation": "",
+    "items": ["一", "二", "三", "四"], "order": [3, 1, 0, 2],
+}
 ESSAY = {"id": "e", "type": "essay", "prompt": "p", "explanation": "", "model_answer": "m",
          "key_ideas": ["k1", "k2", "k3", "k4"]}
 
@@ -34,7 +51,9 @@ def test_single():
     assert r.status == "correct" and r.score == 1 and r.message.startswith("○")
     r = grade(SINGLE, 0)
     assert r.status == "incorrect" and r.score == 0 and r.message.startswith("×")
-    assert any("wa" in d for d in r.details) and any("wb" in d for d in r.details), "なぜ違うか・なぜ正しいかの両方を示す"
+    assert any("wa" in d for d in r.details) and any("wb" in d for d in r.details), (
+        "なぜ違うか・なぜ正しいかの両方を示す"
+    )
 
 
 @pytest.mark.parametrize("bad", [None, -1, 3, 1.0, "1", True, [1]])
@@ -78,7 +97,9 @@ def test_numeric_values():
     assert grade(NUMERIC_TOL, "0.68").status == "incorrect"
 
 
-@pytest.mark.parametrize("bad", ["", "   ", "八", "abc", "1/0", "nan", "inf", "1e999", True, None, [8], float("nan")])
+@pytest.mark.parametrize(
+    "bad", ["", "   ", "八", "abc", "1/0", "nan", "inf", "1e999", True, None, [8], float("nan")]
+)
 def test_numeric_invalid(bad):
     r = grade(NUMERIC, bad)
     assert r.status == "invalid", bad
@@ -90,8 +111,13 @@ def test_numeric_too_long():
     assert r.status == "invalid" and "長すぎます" in r.message
 
 
-@pytest.mark.parametrize("text", ["ソフトマックス", "softmax", "SOFTMAX", "ＳｏｆｔＭａｘ", "そふとまっくす", "ｿﾌﾄﾏｯｸｽ",
-                                  " Soft max ", "ソフトマックス関数", "「ソフトマックス」"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ソフトマックス", "softmax", "SOFTMAX", "ＳｏｆｔＭａｘ", "そふとまっくす", "ｿﾌﾄﾏｯｸｽ",
+        " Soft max ", "ソフトマックス関数", "「ソフトマックス」",
+    ],
+)
 def test_short_spellings(text):
     assert grade(SHORT, text).status == "correct", text
 
@@ -99,7 +125,8 @@ def test_short_spellings(text):
 def test_short_with_both_spellings_in_parentheses():
     assert grade(SHORT, "ソフトマックス (softmax)").status == "correct"
     assert grade(SHORT, "Softmax（ソフトマックス関数）").status == "correct"
-    assert grade(SHORT, "ソフトマックス (シグモイド)").status == "incorrect"  # かっこの中も正解でなければ×
+    # かっこの中も正解でなければ×
+    assert grade(SHORT, "ソフトマックス (シグモイド)").status == "incorrect"
     assert grade(SHORT, "シグモイド (softmax)").status == "incorrect"
 
 
@@ -114,7 +141,11 @@ def test_short_wrong_and_invalid():
 
 def test_short_known_wrong_answer_is_rejected_with_reason():
     r = grade(SHORT_REJECT, "カジュアル・マスク")
-    assert r.status == "incorrect" and "casual と causal" in r.details[0] and "正解の例" in r.details[1]
+    assert (
+        r.status == "incorrect"
+        and "casual と causal" in r.details[0]
+        and "正解の例" in r.details[1]
+    )
     assert grade(SHORT_REJECT, "因果マスク").correct
 
 
@@ -164,8 +195,13 @@ def test_essay_is_self_assessed_never_keyword_scored():
     assert not r.correct
 
 
-@pytest.mark.parametrize("bad", [None, "text", {"ticked": [0]}, {"text": "  "}, {"text": "a", "ticked": [9]},
-                                 {"text": "a", "ticked": [0, 0]}, {"text": "a" * (MAX_ESSAY + 1)}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        None, "text", {"ticked": [0]}, {"text": "  "}, {"text": "a", "ticked": [9]},
+        {"text": "a", "ticked": [0, 0]}, {"text": "a" * (MAX_ESSAY + 1)},
+    ],
+)
 def test_essay_invalid(bad):
     assert grade(ESSAY, bad).status == "invalid"
 
@@ -178,20 +214,30 @@ def test_grade_answer_api_on_real_bank():
     assert grade_answer("a6", "q5", "q5-sqrt", "8").correct
     assert grade_answer("a6", "q4", "q4-dk", 64).correct
     assert not grade_answer("a6", "q1", "q1-output", 0).correct
-    assert grade_answer("a6", "glossary-d2t", "glossary-term-rnn", "recurrent neural network").correct
-    assert grade_answer("a6", "glossary-d2t", "glossary-term-self-attention", "じこちゅうい").status == "incorrect"
+    assert grade_answer(
+        "a6", "glossary-d2t", "glossary-term-rnn", "recurrent neural network"
+    ).correct
+    assert (
+        grade_answer("a6", "glossary-d2t", "glossary-term-self-attention", "じこちゅうい").status
+        == "incorrect"
+    )
     assert grade_answer("a6", "glossary-d2t", "glossary-term-self-attention", "自己注意").correct
-    assert grade_answer("a6", "glossary-d2t", "glossary-term-self-attention", "セルフアテンション").correct
+    assert grade_answer(
+        "a6", "glossary-d2t", "glossary-term-self-attention", "セルフアテンション"
+    ).correct
 
 
 # 問題で挙がった、よく使われる正しい表記 (用語 id → 表記)
 ALIASES = [
-    ("attention", "アテンションメカニズム"), ("layer-normalization", "LN"), ("layer-normalization", "層正規化"),
-    ("multi-head-attention", "マルチヘッド自己注意"), ("embedding", "エンベッディング"), ("embedding", "埋込み"),
-    ("embedding", "トークン埋め込み"), ("ffn", "順伝播型ニューラルネットワーク"), ("ffn", "フィードフォワード層"),
-    ("self-attention", "自己アテンション"), ("scaled-dot-product-attention", "スケールドドット積アテンション"),
-    ("causal-attention-mask", "因果アテンションマスク"), ("positional-encoding", "位置エンベディング"),
-    ("residual-connection", "残差コネクション"), ("rnn", "再帰型ニューラルネットワーク"), ("n-gram", "N-gram モデル"),
+    ("attention", "アテンションメカニズム"), ("layer-normalization", "LN"),
+    ("layer-normalization", "層正規化"), ("multi-head-attention", "マルチヘッド自己注意"),
+    ("embedding", "エンベッディング"), ("embedding", "埋込み"), ("embedding", "トークン埋め込み"),
+    ("ffn", "順伝播型ニューラルネットワーク"), ("ffn", "フィードフォワード層"),
+    ("self-attention", "自己アテンション"),
+    ("scaled-dot-product-attention", "スケールドドット積アテンション"),
+    ("causal-attention-mask", "因果アテンションマスク"),
+    ("positional-encoding", "位置エンベディング"), ("residual-connection", "残差コネクション"),
+    ("rnn", "再帰型ニューラルネットワーク"), ("n-gram", "N-gram モデル"),
     ("transformer", "Transformers"),
 ]
 
@@ -208,7 +254,9 @@ def test_a1_short_answers_accept_common_spellings():
 
 
 def test_casual_mask_and_language_modeling_are_rejected_with_why():
-    r = grade_answer("a6", "glossary-d2t", "glossary-term-causal-attention-mask", "カジュアルマスク")
+    r = grade_answer(
+        "a6", "glossary-d2t", "glossary-term-causal-attention-mask", "カジュアルマスク"
+    )
     assert r.status == "incorrect" and "causal" in r.details[0] and "casual" in r.details[0]
     for quiz, qid in (("terms", "terms-lm"), ):
         r = grade_answer("a1", quiz, qid, "言語モデリング")
@@ -221,7 +269,9 @@ def _all_questions():
     from llmbook.quiz import load_bank
     from llmbook.quiz.bank import available_chapters
 
-    return [q for ch in available_chapters() for quiz in load_bank(ch).quizzes for q in quiz.questions]
+    return [
+        q for ch in available_chapters() for quiz in load_bank(ch).quizzes for q in quiz.questions
+    ]
 
 
 def test_ticking_every_box_earns_nothing_in_every_multi_item():

@@ -27,25 +27,65 @@ QUIZ_JS = Path(__file__).resolve().parent.parent / "llmbook" / "quiz" / "static"
 
 CASES = [
     (SINGLE, [1, 0, 2, None, -1, 3, 1.5, "1", True]),
-    (MULTI, [[0, 2], [0], [1, 3], [0, 1, 2, 3], [0, 1], [0, 1, 2], [2], [], [0, 0], [9], "0,2", None, [2, 0]]),
-    (NUMERIC, ["8", "８", " 8.0 ", "8e0", "+8", "16/2", "１６／２", "7", 8, 8.0001, "", "八", "1/0", "nan", "1e999",
-               "8" + " " * 60, True, None, [8], "１，０２４", "−8", ".5", "8.", "800%", "%", "8%%", "８００％"]),
+    (
+        MULTI,
+        [
+            [0, 2], [0], [1, 3], [0, 1, 2, 3], [0, 1], [0, 1, 2], [2], [], [0, 0], [9], "0,2", None,
+            [2, 0],
+        ],
+    ),
+    (
+        NUMERIC,
+        [
+            "8", "８", " 8.0 ", "8e0", "+8", "16/2", "１６／２", "7", 8, 8.0001, "", "八", "1/0",
+            "nan", "1e999", "8" + " " * 60, True, None, [8], "１，０２４", "−8", ".5", "8.", "800%",
+            "%", "8%%", "８００％",
+        ],
+    ),
     (NUMERIC_TOL, ["2/3", "0.667", "0.68", "0.6666667", "2/3.0", "66.7%", "67%", "66.7 %"]),
-    (SHORT, ["ソフトマックス", "softmax", "SOFTMAX", "ＳｏｆｔＭａｘ", "そふとまっくす", "ｿﾌﾄﾏｯｸｽ", " Soft max ",
-             "「ソフトマックス」", "シグモイド", "", "・・ 」", 3, "あ" * 201, "<script>alert(1)</script>", None,
-             "ソフト\u3000マックス", "Soft-Max", "ソフトマックス。", "ソフトマックス", "ソフトマクス", "ソフトマックス (softmax)", "Softmax（ソフトマックス関数）",
-             "ソフトマックス (シグモイド)", "(softmax)", "softmax ()", "ソフトマックス(softmax)(x)"]),
-    (SHORT_REJECT, ["カジュアルマスク", "カジュアル・マスク", "かじゅあるますく", "因果マスク", "Causal Mask", "コーザルマスク"]),
+    (
+        SHORT,
+        [
+            "ソフトマックス", "softmax", "SOFTMAX", "ＳｏｆｔＭａｘ", "そふとまっくす", "ｿﾌﾄﾏｯｸｽ",
+            " Soft max ", "「ソフトマックス」", "シグモイド", "", "・・ 」", 3, "あ" * 201,
+            "<script>alert(1)</script>", None, "ソフト\u3000マックス", "Soft-Max",
+            "ソフトマックス。", "ソフトマックス", "ソフトマクス", "ソフトマックス (softmax)",
+            "Softmax（ソフトマックス関数）", "ソフトマックス (シグモイド)", "(softmax)",
+            "softmax ()", "ソフトマックス(softmax)(x)",
+        ],
+    ),
+    (
+        SHORT_REJECT,
+        [
+            "カジュアルマスク", "カジュアル・マスク", "かじゅあるますく", "因果マスク",
+            "Causal Mask", "コーザルマスク",
+        ],
+    ),
     (MATCH, [[0, 1, 2], [0, 2, 1], [1, 2, 0], [0, None, 2], [0, 1], "012", [0, 1, 5]]),
-    (ORDER, [[0, 1, 2, 3], [0, 2, 1, 3], [1, 0, 3, 2], [0, 1, 2], [0, 0, 1, 2], [0, 1, 2, 4], ["0", 1, 2, 3], None]),
-    (ESSAY, [{"text": "k1 k2", "ticked": []}, {"text": "答え", "ticked": [0, 2]}, {"text": "答え", "ticked": [0, 1, 2, 3]},
-             None, "text", {"ticked": [0]}, {"text": "  "}, {"text": "a", "ticked": [9]}, {"text": "a", "ticked": [0, 0]},
-             {"text": "a" * 4001}, {"text": "答え"}]),
+    (
+        ORDER,
+        [
+            [0, 1, 2, 3], [0, 2, 1, 3], [1, 0, 3, 2], [0, 1, 2], [0, 0, 1, 2], [0, 1, 2, 4],
+            ["0", 1, 2, 3], None,
+        ],
+    ),
+    (
+        ESSAY,
+        [
+            {"text": "k1 k2", "ticked": []}, {"text": "答え", "ticked": [0, 2]},
+            {"text": "答え", "ticked": [0, 1, 2, 3]}, None, "text", {"ticked": [0]}, {"text": "  "},
+            {"text": "a", "ticked": [9]}, {"text": "a", "ticked": [0, 0]}, {"text": "a" * 4001},
+            {"text": "答え"},
+        ],
+    ),
 ]
 
 
 def _real_bank_cases():
-    """実際のすべてのバンクの全問 (コード課題を除く) に、正解と誤答を当てる (複数選択は全部に印も)。"""
+    """実際のすべてのバンクの全問 (コード課題を除く) に、正解と誤答を当てる。
+
+    複数選択は全部に印を付けた回答も当てる。
+    """
     out = []
     for quiz in [qz for ch in available_chapters() for qz in load_bank(ch).quizzes]:
         for q in quiz.questions:
@@ -73,7 +113,9 @@ def _head(message: str) -> str:
     return message.split("。")[0].split(" (")[0]
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js がない (CI では .ci/run が入れる)")
+@pytest.mark.skipif(
+    shutil.which("node") is None, reason="Node.js がない (CI では .ci/run が入れる)"
+)
 def test_python_and_js_grade_the_same():
     cases = []
     for q, responses in CASES + _real_bank_cases():
@@ -83,17 +125,24 @@ def test_python_and_js_grade_the_same():
         "const q = require(process.argv[1]); let s = ''; process.stdin.setEncoding('utf8');"
         "process.stdin.on('data', d => s += d); process.stdin.on('end', () => {"
         "  const cases = JSON.parse(s);"
-        "  process.stdout.write(JSON.stringify(cases.map(c => q.grade(c.q, c.r === null ? null : c.r))));"
+        "  process.stdout.write(JSON.stringify(cases.map("
+        "c => q.grade(c.q, c.r === null ? null : c.r))));"
         "});"
     )
-    proc = subprocess.run(["node", "-e", script, str(QUIZ_JS)], input=json.dumps(cases, ensure_ascii=False),
-                          capture_output=True, text=True, timeout=60, check=True)
+    proc = subprocess.run(
+        ["node", "-e", script, str(QUIZ_JS)], input=json.dumps(cases, ensure_ascii=False),
+        capture_output=True, text=True, timeout=60, check=True,
+    )
     js_results = json.loads(proc.stdout)
     assert len(js_results) == len(cases)
     mismatches = []
     for case, js in zip(cases, js_results):
         py = grade(case["q"], case["r"])
-        if py.status != js["status"] or abs(py.score - js["score"]) > 1e-9 or _head(py.message) != _head(js["message"]):
+        if (
+            py.status != js["status"]
+            or abs(py.score - js["score"]) > 1e-9
+            or _head(py.message) != _head(js["message"])
+        ):
             mismatches.append((case["q"]["id"], case["r"], py.as_dict(), js))
     assert not mismatches, mismatches[:5]
     assert len(cases) > 150
@@ -104,24 +153,49 @@ def test_points_display_is_the_same():
     from llmbook.quiz.widgets import points
 
     values = [0, 0.125, 0.25, 1 / 3, 0.5, 2 / 3, 0.755, 1, 1.5, 2.005, 12.345, 19.999]
-    proc = subprocess.run(["node", "-e", "const q=require(process.argv[1]);"
-                           "console.log(JSON.stringify(JSON.parse(process.argv[2]).map(q.points)))",
-                           str(QUIZ_JS), json.dumps(values)], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [
+            "node", "-e",
+            "const q=require(process.argv[1]);"
+            "console.log(JSON.stringify(JSON.parse(process.argv[2]).map(q.points)))",
+            str(QUIZ_JS), json.dumps(values),
+        ],
+        capture_output=True, text=True, check=True,
+    )
     assert json.loads(proc.stdout) == [points(v) for v in values]
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="Node.js がない")
 def test_score_text_is_the_same():
-    """小テストと章の合計の表示 (最高点と最新の得点) が、ウィジェットと Web サイトで同じ文面になる。"""
+    """小テストと章の合計の表示 (最高点と最新の得点) が同じ文面になる。
+
+    ウィジェットと Web サイトで比べる。
+    """
     from llmbook.quiz.widgets import score_text
 
     totals = [
-        {"auto": 2, "auto_last": 1, "auto_max": 3, "self": 0.75, "self_last": 0.25, "self_max": 1, "answered": 3, "total": 4},
-        {"auto": 0, "auto_last": 0, "auto_max": 5, "self": 0, "self_last": 0, "self_max": 0, "answered": 0, "total": 5},
-        {"auto": 0, "auto_last": 0, "auto_max": 0, "self": 0.5, "self_last": 0.5, "self_max": 2, "answered": 1, "total": 2},
+        {
+            "auto": 2, "auto_last": 1, "auto_max": 3, "self": 0.75, "self_last": 0.25,
+            "self_max": 1, "answered": 3, "total": 4,
+        },
+        {
+            "auto": 0, "auto_last": 0, "auto_max": 5, "self": 0, "self_last": 0, "self_max": 0,
+            "answered": 0, "total": 5,
+        },
+        {
+            "auto": 0, "auto_last": 0, "auto_max": 0, "self": 0.5, "self_last": 0.5, "self_max": 2,
+            "answered": 1, "total": 2,
+        },
     ]
-    proc = subprocess.run(["node", "-e", "const q=require(process.argv[1]);"
-                           "console.log(JSON.stringify(JSON.parse(process.argv[2]).map(s => q.scoreText({...s, code: 0}))))",
-                           str(QUIZ_JS), json.dumps(totals)], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [
+            "node", "-e",
+            "const q=require(process.argv[1]);"
+            "console.log(JSON.stringify(JSON.parse(process.argv[2])"
+            ".map(s => q.scoreText({...s, code: 0}))))",
+            str(QUIZ_JS), json.dumps(totals),
+        ],
+        capture_output=True, text=True, check=True,
+    )
     assert json.loads(proc.stdout) == [score_text(t) for t in totals]
     assert "最高 2 / 3 点 (最新 1 点)" in score_text(totals[0])

@@ -12,7 +12,10 @@ EVIL = '</script><script>alert("x")</script><img src=x onerror=alert(1)> & \u202
 
 
 def _evil_quiz():
-    q = {"id": "e1", "type": "short", "prompt": EVIL, "explanation": EVIL, "answers": [EVIL], "placeholder": ""}
+    q = {
+        "id": "e1", "type": "short", "prompt": EVIL, "explanation": EVIL, "answers": [EVIL],
+        "placeholder": "",
+    }
     return Quiz("zz", "evil", EVIL, [q], intro=EVIL)
 
 
@@ -20,7 +23,9 @@ def test_html_in_data_cannot_break_out():
     html = render_quiz_html(_evil_quiz())
     assert html.count("</script>") == 1  # 埋め込み用の 1 つだけ
     assert "<img" not in html and "<script>alert" not in html
-    data = re.search(r'<script type="application/json" class="llmbook-quiz-data">(.*?)</script>', html, re.S).group(1)
+    data = re.search(
+        r'<script type="application/json" class="llmbook-quiz-data">(.*?)</script>', html, re.S
+    ).group(1)
     assert json.loads(data)["questions"][0]["prompt"] == EVIL  # 中身はそのまま文字列として届く
 
 
@@ -52,7 +57,9 @@ def test_static_page_gets_the_same_choice_order_as_the_widget(bank):
     """表示順は Python で一度だけ計算し、HTML に埋め込む (JS は並べ直さない)。"""
     for quiz in bank.quizzes:
         html = render_quiz_html(quiz)
-        data = json.loads(re.search(r'class="llmbook-quiz-data">(.*?)</script>', html, re.S).group(1))
+        data = json.loads(
+            re.search(r'class="llmbook-quiz-data">(.*?)</script>', html, re.S).group(1)
+        )
         for q, sent in zip(quiz.questions, data["questions"]):
             if q["type"] in ("single", "multi"):
                 assert sent["order"] == q["order"] and sent["choices"] == q["choices"]

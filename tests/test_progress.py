@@ -18,7 +18,12 @@ def test_record_and_reload(tmp_path):
     s.record("a6", "q5", "q5-std", Result("invalid", 0.0, "?"), "x")  # invalid は記録しない
     again = ProgressStore(path)
     rec = again.get("a6", "q5", "q5-sqrt")
-    assert rec["score"] == 1.0 and rec["best"] == 1.0 and rec["attempts"] == 2 and rec["response"] == "8"
+    assert (
+        rec["score"] == 1.0
+        and rec["best"] == 1.0
+        and rec["attempts"] == 2
+        and rec["response"] == "8"
+    )
     assert again.get("a6", "q5", "q5-std") is None
 
 
@@ -32,8 +37,14 @@ def test_best_score_survives_a_worse_later_attempt(tmp_path):
 
 def test_essay_text_is_kept(tmp_path):
     s = ProgressStore(tmp_path / "p.json")
-    s.record("a6", "q1", "q1-essay", Result("self_assessed", 0.5, ""), {"text": "自分の答え", "ticked": [0, 1]})
-    assert ProgressStore(tmp_path / "p.json").get("a6", "q1", "q1-essay")["response"]["text"] == "自分の答え"
+    s.record(
+        "a6", "q1", "q1-essay", Result("self_assessed", 0.5, ""),
+        {"text": "自分の答え", "ticked": [0, 1]},
+    )
+    assert (
+        ProgressStore(tmp_path / "p.json").get("a6", "q1", "q1-essay")["response"]["text"]
+        == "自分の答え"
+    )
 
 
 def test_reset_one_chapter(tmp_path):
@@ -45,9 +56,15 @@ def test_reset_one_chapter(tmp_path):
     assert s.reset() == 1
 
 
-@pytest.mark.parametrize("content", ["{not json", "[]", '{"version": 99, "answers": {}}',
-                                     '{"version": 1, "answers": {"k": {"score": 7, "status": "correct"}}}',
-                                     '{"version": 1, "answers": []}', "\x00\x01"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{not json",
+        "[]", '{"version": 99, "answers": {}}',
+        '{"version": 1, "answers": {"k": {"score": 7, "status": "correct"}}}',
+        '{"version": 1, "answers": []}', "\x00\x01",
+    ],
+)
 def test_corrupted_file_is_backed_up_with_warning(tmp_path, content):
     path = tmp_path / "p.json"
     path.write_text(content, encoding="utf-8")
@@ -55,7 +72,8 @@ def test_corrupted_file_is_backed_up_with_warning(tmp_path, content):
         s = ProgressStore(path)
     assert s.data["answers"] == {}
     backups = list(tmp_path.glob("p.json.corrupt-*"))
-    assert len(backups) == 1 and backups[0].read_text(encoding="utf-8") == content  # 元のデータは消さない
+    # 元のデータは消さない
+    assert len(backups) == 1 and backups[0].read_text(encoding="utf-8") == content
     s.record("a6", "q1", "x", Result("correct", 1.0, ""))
     assert json.loads(path.read_text(encoding="utf-8"))["version"] == 1
 

@@ -22,13 +22,19 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 if not (SITE / "chapters" / "a6_glossary_review.html").exists():
     if os.environ.get("LLMBOOK_REQUIRE_SITE"):
-        raise RuntimeError("_build/html がありません。jupyter-book build . を先に実行してください。")
+        raise RuntimeError(
+            "_build/html がありません。jupyter-book build . を先に実行してください。"
+        )
     pytest.skip("サイトが未ビルド (jupyter-book build . を先に実行)", allow_module_level=True)
 
 if not os.path.exists(CHROMIUM):
     if os.environ.get("LLMBOOK_REQUIRE_SITE"):
-        raise RuntimeError("Chromium がありません (Debian: apt-get install chromium fonts-noto-cjk)。")
-    pytest.skip("Chromium がない (apt-get install chromium fonts-noto-cjk)", allow_module_level=True)
+        raise RuntimeError(
+            "Chromium がありません (Debian: apt-get install chromium fonts-noto-cjk)。"
+        )
+    pytest.skip(
+        "Chromium がない (apt-get install chromium fonts-noto-cjk)", allow_module_level=True
+    )
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -40,7 +46,9 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(SITE)))
+    srv = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(SITE))
+    )
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{srv.server_address[1]}"
     srv.shutdown()
@@ -50,9 +58,13 @@ def server():
 def browser():
     with playwright.sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
         ctx = p.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, viewport={"width": 1280, "height": 900},
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"])
+            profile, executable_path=CHROMIUM, headless=True,
+            viewport={"width": 1280, "height": 900},
+            args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run",
+            ],
+        )
         yield ctx
         ctx.close()
 
@@ -63,7 +75,11 @@ def page(browser, server):
     errors: list[str] = []
 
     def on_console(msg):
-        if msg.type == "error" and "ERR_NAME_NOT_RESOLVED" not in msg.text and "favicon" not in msg.text:
+        if (
+            msg.type == "error"
+            and "ERR_NAME_NOT_RESOLVED" not in msg.text
+            and "favicon" not in msg.text
+        ):
             errors.append(msg.text)
 
     pg.on("console", on_console)
@@ -93,7 +109,10 @@ def test_page_shows_glossary_and_all_quizzes(page):
         assert quiz(page, f"q{q}").locator(".llmbook-q").count() >= 2
     assert page.locator(".llmbook-summary .llmbook-summary-table tbody tr").count() == 12
     # 公開済みの章への「関連する章」はリンク、未公開の章は (準備中)
-    assert quiz(page, "q1").locator(".llmbook-ref a").first.get_attribute("href") == "a1_language_models.html"
+    assert (
+        quiz(page, "q1").locator(".llmbook-ref a").first.get_attribute("href")
+        == "a1_language_models.html"
+    )
     assert "準備中" in quiz(page, "q5").locator(".llmbook-ref").first.inner_text()
     assert page.locator("dl.glossary a[href*='a1_language_models']").count() >= 3
     # 図 (PNG) が実行結果として載っている
@@ -110,18 +129,26 @@ def test_numeric_wrong_then_right_with_score(page):
     q.locator("input").fill("８")
     q.locator("input").press("Enter")  # Enter でも採点できる
     assert "○ 正解" in fb.inner_text()
-    assert "自動採点 最高 1 / 2 点 (最新 1 点)" in quiz(page, "q5").locator(".llmbook-score").inner_text()
+    assert (
+        "自動採点 最高 1 / 2 点 (最新 1 点)"
+        in quiz(page, "q5").locator(".llmbook-score").inner_text()
+    )
     assert "自動採点 最高 1 /" in page.locator(".llmbook-summary .llmbook-score").inner_text()
     q.locator("input").fill("7")  # あとから間違えても最高点は残り、最新の得点と並べて見せる
     q.locator("button.llmbook-submit").click()
-    assert "自動採点 最高 1 / 2 点 (最新 0 点)" in quiz(page, "q5").locator(".llmbook-score").inner_text()
+    assert (
+        "自動採点 最高 1 / 2 点 (最新 0 点)"
+        in quiz(page, "q5").locator(".llmbook-score").inner_text()
+    )
 
 
 def test_ime_composition_enter_does_not_submit(page):
     q = question(page, "glossary-term-softmax")
     q.locator("input").fill("そふとまっくす")
     q.locator("input").evaluate(
-        "el => el.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', keyCode: 229, isComposing: true, bubbles: true}))")
+        "el => el.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', keyCode: 229, "
+        "isComposing: true, bubbles: true}))"
+    )
     assert q.locator(".llmbook-feedback").inner_text() == ""
     q.locator("input").press("Enter")
     assert "○ 正解" in q.locator(".llmbook-feedback").inner_text()
@@ -129,7 +156,8 @@ def test_ime_composition_enter_does_not_submit(page):
 
 def test_single_choice_explains_why(page):
     q = question(page, "q6-why")
-    q.locator("label", has_text="訓練で知識がたまる").click()  # 誤り (表示順は混ぜてあるので文で選ぶ)
+    # 誤り (表示順は混ぜてあるので文で選ぶ)
+    q.locator("label", has_text="訓練で知識がたまる").click()
     q.locator("button.llmbook-submit").click()
     text = q.locator(".llmbook-feedback").inner_text()
     assert "× 不正解" in text and "固定" in text and "正解「" in text
@@ -154,7 +182,10 @@ def test_multi_matching_and_ordering(page):
     assert "○ 正解" in m.locator(".llmbook-feedback").inner_text()
     selects.nth(0).select_option(str(1))
     m.locator("button.llmbook-submit").click()
-    assert "△ 一部正解" in m.locator(".llmbook-feedback").inner_text() or "× 不正解" in m.locator(".llmbook-feedback").inner_text()
+    assert (
+        "△ 一部正解" in m.locator(".llmbook-feedback").inner_text()
+        or "× 不正解" in m.locator(".llmbook-feedback").inner_text()
+    )
 
     o = question(page, "q2-history")
     o.locator("button.llmbook-submit").click()  # 最初の並びは必ず正解と違う
@@ -164,7 +195,8 @@ def test_multi_matching_and_ordering(page):
     for target, prefix in enumerate(correct):
         while not items()[target].startswith(prefix):
             pos = next(i for i, t in enumerate(items()) if t.startswith(prefix))
-            o.locator("ol.llmbook-order li").nth(pos).locator("button").first.press("Enter")  # キーボードで ↑
+            # キーボードで ↑
+            o.locator("ol.llmbook-order li").nth(pos).locator("button").first.press("Enter")
     o.locator("button.llmbook-submit").click()
     assert "○ 正解" in o.locator(".llmbook-feedback").inner_text()
 
@@ -203,7 +235,10 @@ def test_essay_is_self_assessed(page):
     q.locator(".llmbook-model input[type=checkbox]").nth(0).check()
     q.locator("button.llmbook-submit").click()
     assert "自己採点: 要点 1/4" in q.locator(".llmbook-feedback").inner_text()
-    assert "記述 (自己採点) 最高 0.25 / 1 点" in quiz(page, "q7").locator(".llmbook-score").inner_text()
+    assert (
+        "記述 (自己採点) 最高 0.25 / 1 点"
+        in quiz(page, "q7").locator(".llmbook-score").inner_text()
+    )
 
 
 def test_progress_survives_reload_and_reset(page):
@@ -266,20 +301,29 @@ def test_quiz_text_is_readable_in_both_themes(page, mode):
     page.evaluate(f"document.documentElement.dataset.theme = '{mode}'")
     colors = page.locator(".llmbook-quiz-body").first.evaluate(
         "el => [getComputedStyle(el).color, getComputedStyle(el).backgroundColor]")
-    fg, bg = ([int(float(x)) for x in c[c.index('(') + 1:c.index(')')].split(',')[:3]] for c in colors)
+    fg, bg = (
+        [int(float(x)) for x in c[c.index("(") + 1 : c.index(")")].split(",")[:3]] for c in colors
+    )
     l1, l2 = sorted((_luminance(fg), _luminance(bg)), reverse=True)
     assert (l1 + 0.05) / (l2 + 0.05) >= 4.5, (mode, colors)
 
 
-@pytest.mark.parametrize("query, expected", [("自己注意", "A-6"), ("残差接続", "A-6"), ("層", "A-6"), ("softmax", "A-6"),
-                                             ("ソフトマックス", "A-6")])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("自己注意", "A-6"), ("残差接続", "A-6"), ("層", "A-6"), ("softmax", "A-6"),
+        ("ソフトマックス", "A-6"),
+    ],
+)
 def test_japanese_search_finds_pages(browser, server, query, expected):
     """検索窓の語を分かち書きし、1 文字の漢字 (層) も見つかる (Sphinx の既定では見つからない)。"""
     pg = browser.new_page()
     pg.goto(f"{server}/search.html?q={query}")
     # 検索が終わると見出しが「検索中」から「検索結果」に変わる
-    pg.wait_for_function("document.querySelector('#search-results h2') && "
-                         "document.querySelector('#search-results h2').innerText.trim() === '検索結果'")
+    pg.wait_for_function(
+        "document.querySelector('#search-results h2') && "
+        "document.querySelector('#search-results h2').innerText.trim() === '検索結果'"
+    )
     results = pg.locator("#search-results ul.search li")
     assert results.count() >= 1, query
     assert any(expected in t for t in results.all_inner_texts()), results.all_inner_texts()
@@ -296,7 +340,8 @@ def test_a1_page_shows_results_and_grades(browser, server):
     assert pg.locator("img[src*='_images/']").count() >= 5
     assert pg.locator(".cell_output table").count() >= 5
     assert pg.locator(".llmbook-quiz").count() == 5 and pg.locator(".llmbook-summary").count() == 1
-    assert pg.locator("a.reference.internal:has(span.xref.std-term)").count() >= 5  # 用語集へのリンク
+    # 用語集へのリンク
+    assert pg.locator("a.reference.internal:has(span.xref.std-term)").count() >= 5
     q = pg.locator('.llmbook-q[data-qid="q3-decay"]')
     q.locator("input").fill("19")
     q.locator("button.llmbook-submit").click()

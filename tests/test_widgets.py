@@ -15,10 +15,13 @@ def make(quiz_id, tmp_path, namespace=None):
 def test_display_object_carries_widget_and_html():
     bundle = show_quiz("a6", "q5")._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
-    assert 'class="llmbook-quiz"' in bundle["text/html"] and "data-quiz=\"q5\"" in bundle["text/html"]
+    assert 'class="llmbook-quiz"' in bundle["text/html"] and 'data-quiz="q5"' in bundle["text/html"]
     assert "text/plain" in bundle
     summary = show_summary("a6")._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in summary and "llmbook-summary" in summary["text/html"]
+    assert (
+        "application/vnd.jupyter.widget-view+json" in summary
+        and "llmbook-summary" in summary["text/html"]
+    )
 
 
 def test_single_choice_right_and_wrong(tmp_path):
@@ -140,7 +143,9 @@ def test_essay_flow_is_self_assessed(tmp_path):
     eq.button.click()
     assert "自己採点: 要点 1/4" in eq.feedback.value
     rec = store.get("a6", "q5", "q5-essay")
-    assert rec["status"] == "self_assessed" and rec["response"]["text"] == "内積の分散が大きくなるから"
+    assert (
+        rec["status"] == "self_assessed" and rec["response"]["text"] == "内積の分散が大きくなるから"
+    )
     # 次に開いたとき、書いた答えが戻ってくる (入力は失われない)
     w2 = QuizWidget(load_bank("a6").quiz("q5"), ProgressStore(tmp_path / "p.json"))
     assert w2.question("q5-essay").text.value == "内積の分散が大きくなるから"
@@ -170,7 +175,12 @@ def test_code_question_uses_namespace_and_survives_errors(tmp_path):
 def test_starter_code_is_shown_as_code(tmp_path):
     w, _ = make("q8", tmp_path, namespace={})
     starter = w.question("q8-code").box.children[1].value
-    assert "<pre" in starter and "<code>" in starter and "monospace" in starter and "def causal_mask" in starter
+    assert (
+        "<pre" in starter
+        and "<code>" in starter
+        and "monospace" in starter
+        and "def causal_mask" in starter
+    )
 
 
 def test_previous_record_shows_best_and_latest(tmp_path):

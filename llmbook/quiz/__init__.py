@@ -54,7 +54,9 @@ __all__ = [
 class QuizDisplay:
     """小テスト 1 つの表示オブジェクト (ウィジェット + 静的 HTML)。"""
 
-    def __init__(self, quiz: Quiz, store: ProgressStore | None = None, namespace: dict | None = None):
+    def __init__(
+        self, quiz: Quiz, store: ProgressStore | None = None, namespace: dict | None = None
+    ):
         self.quiz = quiz
         self._store = store
         self._namespace = namespace
@@ -120,7 +122,8 @@ def grade_answer(chapter: str, quiz_id: str, qid: str, response: Any, *, record:
     quiz = load_bank(chapter).quiz(quiz_id)
     result = grade(quiz.question(qid), response)
     if record:
-        (store or get_store()).record(chapter, quiz_id, qid, result, response)  # 関数そのものは記録されない
+        # 関数そのものは記録されない
+        (store or get_store()).record(chapter, quiz_id, qid, result, response)
     return result
 
 

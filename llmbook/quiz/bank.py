@@ -134,7 +134,10 @@ def _list(file, qid, name, value, *, min_len=1, max_len=50) -> list:
     if not isinstance(value, list):
         raise BankError(file, qid, name, f"リストが必要です (実際の型: {type(value).__name__})")
     if not (min_len <= len(value) <= max_len):
-        raise BankError(file, qid, name, f"要素数は {min_len}〜{max_len} 個にしてください (実際: {len(value)} 個)")
+        raise BankError(
+            file, qid, name,
+            f"要素数は {min_len}〜{max_len} 個にしてください (実際: {len(value)} 個)",
+        )
     return value
 
 
@@ -169,7 +172,10 @@ def resolve_checker(chapter: str, name: str):
 
 
 def _rejects(file, qid, raw: Any, accepted: list[str]) -> list[dict[str, str]]:
-    """よくある誤答と、なぜ違うかの説明 (短答問題と用語集で使う)。正解の表記と重なってはいけない。"""
+    """よくある誤答と、なぜ違うかの説明 (短答問題と用語集で使う)。
+
+    正解の表記と重なってはいけない。
+    """
     from .grading import normalize_text
 
     out = []
@@ -177,17 +183,27 @@ def _rejects(file, qid, raw: Any, accepted: list[str]) -> list[dict[str, str]]:
     for i, r in enumerate(_list(file, qid, "rejects", raw, min_len=0, max_len=10)):
         name = f"rejects[{i}]"
         if not isinstance(r, dict) or set(r) != {"answer", "why"}:
-            raise BankError(file, qid, name, "answer (誤答) と why (なぜ違うか) だけを持つ辞書にしてください")
-        item = {"answer": _str(file, qid, f"{name}.answer", r["answer"]), "why": _str(file, qid, f"{name}.why", r["why"])}
+            raise BankError(
+                file, qid, name, "answer (誤答) と why (なぜ違うか) だけを持つ辞書にしてください"
+            )
+        item = {
+            "answer": _str(file, qid, f"{name}.answer", r["answer"]),
+            "why": _str(file, qid, f"{name}.why", r["why"]),
+        }
         if normalize_text(item["answer"]) in ok:
-            raise BankError(file, qid, f"{name}.answer", f"「{item['answer']}」は正解の表記と同じです (正解と誤答の両方にはできません)")
+            raise BankError(
+                file, qid, f"{name}.answer",
+                f"「{item['answer']}」は正解の表記と同じです (正解と誤答の両方にはできません)",
+            )
         out.append(item)
     return out
 
 
 def _validate_question(file, raw: Any, seen: set[str], chapter: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
-        raise BankError(file, None, None, f"問題は辞書 (キー: 値) で書いてください (実際: {raw!r:.80})")
+        raise BankError(
+            file, None, None, f"問題は辞書 (キー: 値) で書いてください (実際: {raw!r:.80})"
+        )
     qid = raw.get("id")
     if not isinstance(qid, str) or not _ID_RE.match(qid):
         raise BankError(file, str(qid) if qid is not None else None, "id",
@@ -197,12 +213,19 @@ def _validate_question(file, raw: Any, seen: set[str], chapter: str) -> dict[str
     seen.add(qid)
     qtype = raw.get("type")
     if qtype not in QUESTION_TYPES:
-        raise BankError(file, qid, "type", f"'{qtype}' は使えません。使える種類: {', '.join(QUESTION_TYPES)}")
+        raise BankError(
+            file, qid, "type", f"'{qtype}' は使えません。使える種類: {', '.join(QUESTION_TYPES)}"
+        )
     unknown = set(raw) - _FIELDS[qtype]
     if unknown:
-        raise BankError(file, qid, sorted(unknown)[0],
-                        f"種類 {qtype} の問題にはないフィールドです (書き間違い?)。使えるもの: {', '.join(sorted(_FIELDS[qtype]))}")
-    q: dict[str, Any] = {"id": qid, "type": qtype, "prompt": _str(file, qid, "prompt", raw.get("prompt"))}
+        raise BankError(
+            file, qid, sorted(unknown)[0],
+            f"種類 {qtype} の問題にはないフィールドです (書き間違い?)。使えるもの: "
+            f"{', '.join(sorted(_FIELDS[qtype]))}",
+        )
+    q: dict[str, Any] = {
+        "id": qid, "type": qtype, "prompt": _str(file, qid, "prompt", raw.get("prompt")),
+    }
     q["explanation"] = _str(file, qid, "explanation", raw.get("explanation", ""), allow_empty=True)
     if "ref" in raw:
         q["ref"] = _str(file, qid, "ref", raw["ref"])
@@ -213,10 +236,14 @@ def _validate_question(file, raw: Any, seen: set[str], chapter: str) -> dict[str
         for i, c in enumerate(choices):
             name = f"choices[{i}]"
             if not isinstance(c, dict):
-                raise BankError(file, qid, name, "選択肢は text / correct / why を持つ辞書にしてください")
+                raise BankError(
+                    file, qid, name, "選択肢は text / correct / why を持つ辞書にしてください"
+                )
             extra = set(c) - _CHOICE_FIELDS
             if extra:
-                raise BankError(file, qid, f"{name}.{sorted(extra)[0]}", "選択肢にないフィールドです")
+                raise BankError(
+                    file, qid, f"{name}.{sorted(extra)[0]}", "選択肢にないフィールドです"
+                )
             correct = c.get("correct", False)
             if not isinstance(correct, bool):
                 raise BankError(file, qid, f"{name}.correct", "true か false で書いてください")
@@ -227,7 +254,10 @@ def _validate_question(file, raw: Any, seen: set[str], chapter: str) -> dict[str
             })
         n_correct = sum(c["correct"] for c in out)
         if qtype == "single" and n_correct != 1:
-            raise BankError(file, qid, "choices", f"単一選択の正解はちょうど 1 つにしてください (実際: {n_correct} 個)")
+            raise BankError(
+                file, qid, "choices",
+                f"単一選択の正解はちょうど 1 つにしてください (実際: {n_correct} 個)",
+            )
         if qtype == "multi" and n_correct < 1:
             raise BankError(file, qid, "choices", "複数選択には正解が少なくとも 1 つ必要です")
         q["choices"] = out
@@ -247,19 +277,25 @@ def _validate_question(file, raw: Any, seen: set[str], chapter: str) -> dict[str
         q["answers"] = [_str(file, qid, f"answers[{i}]", a) for i, a in enumerate(answers)]
         if any(not normalize_text(a) for a in q["answers"]):
             raise BankError(file, qid, "answers", "正規化すると空になる答えがあります")
-        q["placeholder"] = _str(file, qid, "placeholder", raw.get("placeholder", ""), allow_empty=True)
+        q["placeholder"] = _str(
+            file, qid, "placeholder", raw.get("placeholder", ""), allow_empty=True
+        )
         q["rejects"] = _rejects(file, qid, raw.get("rejects", []), q["answers"])
     elif qtype == "matching":
         pairs = _list(file, qid, "pairs", raw.get("pairs"), min_len=2, max_len=12)
         out = []
         for i, p in enumerate(pairs):
             if not isinstance(p, dict) or set(p) != {"left", "right"}:
-                raise BankError(file, qid, f"pairs[{i}]", "left と right だけを持つ辞書にしてください")
+                raise BankError(
+                    file, qid, f"pairs[{i}]", "left と right だけを持つ辞書にしてください"
+                )
             out.append({"left": _str(file, qid, f"pairs[{i}].left", p["left"]),
                         "right": _str(file, qid, f"pairs[{i}].right", p["right"])})
         rights = [p["right"] for p in out]
         if len(set(rights)) != len(rights):
-            raise BankError(file, qid, "pairs", "right に同じ文字列が 2 回あります (どちらが正解か決まりません)")
+            raise BankError(
+                file, qid, "pairs", "right に同じ文字列が 2 回あります (どちらが正解か決まりません)"
+            )
         q["pairs"] = out
         q["left_label"] = _str(file, qid, "left_label", raw.get("left_label", "用語"))
         q["right_label"] = _str(file, qid, "right_label", raw.get("right_label", "説明"))
@@ -277,7 +313,9 @@ def _validate_question(file, raw: Any, seen: set[str], chapter: str) -> dict[str
     elif qtype == "code":
         name = _str(file, qid, "function_name", raw.get("function_name"))
         if not name.isidentifier():
-            raise BankError(file, qid, "function_name", f"'{name}' は Python の関数名として使えません")
+            raise BankError(
+                file, qid, "function_name", f"'{name}' は Python の関数名として使えません"
+            )
         q["function_name"] = name
         q["starter"] = _str(file, qid, "starter", raw.get("starter"))
         q["hint"] = _str(file, qid, "hint", raw.get("hint"))
@@ -289,8 +327,10 @@ def _validate_question(file, raw: Any, seen: set[str], chapter: str) -> dict[str
         try:
             fn = resolve_checker(chapter, checker)
         except Exception as exc:  # noqa: BLE001 - どんな失敗でもバンクの誤りとして報告する
-            raise BankError(file, qid, "checker",
-                            f"採点関数 {checker_module(chapter)}.{checker} を読み込めません ({exc})") from None
+            raise BankError(
+                file, qid, "checker",
+                f"採点関数 {checker_module(chapter)}.{checker} を読み込めません ({exc})",
+            ) from None
         if not callable(fn):
             raise BankError(file, qid, "checker", f"'{checker}' は関数ではありません")
         q["checker"] = f"{checker_module(chapter)}:{checker}"
@@ -300,7 +340,8 @@ def _validate_question(file, raw: Any, seen: set[str], chapter: str) -> dict[str
 # ---------------------------------------------------------------- 用語集
 
 
-#: 定義→用語の問題文 (quiz_prompt) と定義 (definition) の似かたの上限。これ以上似ていたら書き直しを求める。
+#: 定義→用語の問題文 (quiz_prompt) と定義 (definition) の似かたの上限。
+#: これ以上似ていたら書き直しを求める。
 MAX_PROMPT_SIMILARITY = 0.45
 #: 定義とそっくり同じ文字列が続いてよい長さの上限 (文字数)。
 MAX_PROMPT_COMMON_RUN = 10
@@ -321,20 +362,27 @@ def _check_quiz_prompt(path, entry: dict[str, Any]) -> None:
         raw = unicodedata.normalize("NFKC", name).lower()
         if raw.isascii():  # 英語名は単語として (「K」が「d_k」の k に当たらないように)
             found = re.search(rf"(?<![a-z0-9]){re.escape(raw)}(?![a-z0-9])", plain) is not None
-        else:  # 日本語名はそのまま。表記ゆれ (長音・ひらがな) をならした形は 3 文字以上の名前だけ比べる
+        else:
+            # 日本語名はそのまま。表記ゆれ (長音・ひらがな) をならした形は、
+            # 3 文字以上の名前だけ比べる
             norm = normalize_text(name)
             found = raw in plain or (len(norm) >= 3 and norm in flat)
         if found:
-            raise BankError(path, entry["id"], "quiz_prompt",
-                            f"問題文に用語 (またはその別名)「{name}」が入っています。答えが見えてしまいます")
+            raise BankError(
+                path, entry["id"], "quiz_prompt",
+                f"問題文に用語 (またはその別名)「{name}」が入っています。答えが見えてしまいます",
+            )
     matcher = difflib.SequenceMatcher(None, prompt, definition, autojunk=False)
     ratio = matcher.ratio()
     run = max((b.size for b in matcher.get_matching_blocks()), default=0)
     if ratio > MAX_PROMPT_SIMILARITY or run > MAX_PROMPT_COMMON_RUN:
-        raise BankError(path, entry["id"], "quiz_prompt",
-                        f"定義とほとんど同じです (似かた {ratio:.2f}、同じ文字列が {run} 文字続く。上限は "
-                        f"{MAX_PROMPT_SIMILARITY} と {MAX_PROMPT_COMMON_RUN} 文字)。用語集の文を探すだけで答えられないよう、"
-                        "別の言葉で言い換えるか穴埋めにしてください")
+        raise BankError(
+            path, entry["id"], "quiz_prompt",
+            f"定義とほとんど同じです (似かた {ratio:.2f}、同じ文字列が {run} 文字続く。上限は "
+            f"{MAX_PROMPT_SIMILARITY} と {MAX_PROMPT_COMMON_RUN} 文字)。"
+            "用語集の文を探すだけで答えられないよう、"
+            "別の言葉で言い換えるか穴埋めにしてください",
+        )
 
 
 def load_glossary(path: str | Path | None = None) -> list[dict[str, Any]]:
@@ -356,19 +404,27 @@ def load_glossary(path: str | Path | None = None) -> list[dict[str, Any]]:
         if not isinstance(tid, str) or not _ID_RE.match(tid) or tid in seen:
             raise BankError(path, str(tid), "id", "重複しない英小文字の id が必要です")
         seen.add(tid)
-        allowed = {"id", "en", "ja", "aliases", "category", "chapter", "definition", "quiz_prompt", "rejects"}
+        allowed = {
+            "id", "en", "ja", "aliases", "category", "chapter", "definition", "quiz_prompt",
+            "rejects",
+        }
         extra = set(t) - allowed
         if extra:
             raise BankError(path, tid, sorted(extra)[0], "用語にないフィールドです")
         entry = {k: _str(path, tid, k, t.get(k))
                  for k in ("en", "ja", "category", "chapter", "definition", "quiz_prompt")}
         aliases = t.get("aliases", [])
-        entry["aliases"] = [_str(path, tid, "aliases", a) for a in _list(path, tid, "aliases", aliases, min_len=0)]
+        entry["aliases"] = [
+            _str(path, tid, "aliases", a) for a in _list(path, tid, "aliases", aliases, min_len=0)
+        ]
         entry["id"] = tid
         for name in (entry["ja"], entry["en"]):
             if name.lower() in entry["definition"].lower():
-                raise BankError(path, tid, "definition",
-                                f"定義の中に用語そのもの「{name}」が入っています (定義→用語の問題が成り立ちません)")
+                raise BankError(
+                    path, tid, "definition",
+                    f"定義の中に用語そのもの「{name}」が入っています "
+                    "(定義→用語の問題が成り立ちません)",
+                )
         entry["rejects"] = _rejects(path, tid, t.get("rejects", []), _names(entry))
         _check_quiz_prompt(path, entry)
         out.append(entry)
@@ -378,8 +434,9 @@ def load_glossary(path: str | Path | None = None) -> list[dict[str, Any]]:
 def _glossary_quizzes(file, spec: dict, chapter: str) -> list[Quiz]:
     """``generate: glossary`` から、用語→定義 (対応づけ) と 定義→用語 (記述) の小テストを作る。
 
-    定義→用語の問題は、用語集の定義そのものではなく ``quiz_prompt`` (言い換え・穴埋め) を問題文にし、
-    問題の順も小テストの id から決まる順に混ぜる (用語集と同じ順に同じ文を探すだけでは解けないように)。
+    定義→用語の問題は、用語集の定義そのものではなく ``quiz_prompt`` (言い換え・穴埋め) を
+    問題文にし、問題の順も小テストの id から決まる順に混ぜる (用語集と同じ順に同じ文を
+    探すだけでは解けないように)。
     """
     terms = load_glossary()
     categories: list[str] = []
@@ -404,21 +461,31 @@ def _glossary_quizzes(file, spec: dict, chapter: str) -> list[Quiz]:
         short_qs.append(_validate_question(file, {
             "id": f"{base}-term-{t['id']}",
             "type": "short",
-            "prompt": f"次の説明に当たる用語は何ですか (日本語でも英語でも可)。\n{t['quiz_prompt']}",
+            "prompt": ("次の説明に当たる用語は何ですか (日本語でも英語でも可)。\n"
+                       f"{t['quiz_prompt']}"),
             "answers": _names(t),
             "rejects": t["rejects"],
             "placeholder": "用語を入力",
-            "explanation": f"正解は「{t['ja']}」({t['en']})。用語集の定義: {t['definition']} ({t['chapter']} で扱います)",
+            "explanation": (f"正解は「{t['ja']}」({t['en']})。用語集の定義: {t['definition']} "
+                            f"({t['chapter']} で扱います)"),
         }, set(), chapter))
     d2t_id = f"{base}-d2t"
     short_qs = [short_qs[i] for i in display_order(f"{chapter}/{d2t_id}", len(short_qs))]
     title = spec.get("title", "用語集")
     return [
-        Quiz(chapter, f"{base}-t2d", f"{title}: 用語 → 定義", match_qs,
-             intro="用語ごとに、合う説明をプルダウンから選びます。"),
-        Quiz(chapter, d2t_id, f"{title}: 説明 → 用語", short_qs,
-             intro="用語集とは違う言い方で書いた説明 (または穴埋め) を読んで、用語を日本語か英語で入力します "
-                   "(全角・半角、カタカナ・英語の表記ゆれは同じものとして扱います)。問題の順は用語集の順とは違います。"),
+        Quiz(
+            chapter, f"{base}-t2d", f"{title}: 用語 → 定義", match_qs,
+            intro="用語ごとに、合う説明をプルダウンから選びます。",
+        ),
+        Quiz(
+            chapter, d2t_id, f"{title}: 説明 → 用語", short_qs,
+            intro=(
+                "用語集とは違う言い方で書いた説明 (または穴埋め) を読んで、"
+                "用語を日本語か英語で入力します "
+                "(全角・半角、カタカナ・英語の表記ゆれは同じものとして扱います)。"
+                "問題の順は用語集の順とは違います。"
+            ),
+        ),
     ]
 
 
@@ -431,13 +498,17 @@ def _read_yaml(path: Path) -> Any:
     except FileNotFoundError:
         raise BankError(path, None, None, "ファイルが見つかりません") from None
     except UnicodeDecodeError:
-        raise BankError(path, None, None, "UTF-8 で読めません。UTF-8 で保存し直してください") from None
+        raise BankError(
+            path, None, None, "UTF-8 で読めません。UTF-8 で保存し直してください"
+        ) from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" ({mark.line + 1} 行目付近)" if mark is not None else ""
-        raise BankError(path, None, None, f"YAML として読めません{where}: {getattr(exc, 'problem', exc)}") from None
+        raise BankError(
+            path, None, None, f"YAML として読めません{where}: {getattr(exc, 'problem', exc)}"
+        ) from None
 
 
 def load_bank_file(path: str | Path) -> Bank:
@@ -445,7 +516,9 @@ def load_bank_file(path: str | Path) -> Bank:
     path = Path(path)
     data = _read_yaml(path)
     if not isinstance(data, dict):
-        raise BankError(path, None, None, "最上位は chapter / title / quizzes を持つ辞書にしてください")
+        raise BankError(
+            path, None, None, "最上位は chapter / title / quizzes を持つ辞書にしてください"
+        )
     extra = set(data) - {"chapter", "title", "quizzes"}
     if extra:
         raise BankError(path, None, sorted(extra)[0], "最上位にないフィールドです")
@@ -460,7 +533,9 @@ def load_bank_file(path: str | Path) -> Bank:
             raise BankError(path, None, f"quizzes[{i}]", "小テストは辞書で書いてください")
         qzid = spec.get("id")
         if not isinstance(qzid, str) or not _ID_RE.match(qzid):
-            raise BankError(path, str(qzid), f"quizzes[{i}].id", "英小文字・数字・- _ だけの id が必要です")
+            raise BankError(
+                path, str(qzid), f"quizzes[{i}].id", "英小文字・数字・- _ だけの id が必要です"
+            )
         extra = set(spec) - {"id", "title", "intro", "questions", "generate"}
         if extra:
             raise BankError(path, qzid, sorted(extra)[0], "小テストにないフィールドです")
@@ -472,8 +547,12 @@ def load_bank_file(path: str | Path) -> Bank:
             title_q = _str(path, qzid, "title", spec.get("title"))
             raw_qs = _list(path, qzid, "questions", spec.get("questions"), min_len=1, max_len=60)
             qs = [_validate_question(path, copy.deepcopy(r), seen_q, chapter) for r in raw_qs]
-            generated = [Quiz(chapter, qzid, title_q, qs,
-                              intro=_str(path, qzid, "intro", spec.get("intro", ""), allow_empty=True))]
+            generated = [
+                Quiz(
+                    chapter, qzid, title_q, qs,
+                    intro=_str(path, qzid, "intro", spec.get("intro", ""), allow_empty=True),
+                )
+            ]
         for qz in generated:
             if qz.id in seen_quiz:
                 raise BankError(path, qz.id, "id", "同じ id の小テストが 2 つあります")
@@ -488,7 +567,10 @@ _CACHE: dict[str, Bank] = {}
 def load_bank(chapter: str, *, reload: bool = False) -> Bank:
     """章の問題バンク (例: ``"a6"``) を読む。同じ章は一度だけ読み込む。"""
     if not isinstance(chapter, str) or not _ID_RE.match(chapter):
-        raise BankError(BANK_DIR / f"{chapter}.yaml", None, None, f"章の名前 {chapter!r} が正しくありません (例: 'a6')")
+        raise BankError(
+            BANK_DIR / f"{chapter}.yaml", None, None,
+            f"章の名前 {chapter!r} が正しくありません (例: 'a6')",
+        )
     if reload or chapter not in _CACHE:
         _CACHE[chapter] = load_bank_file(BANK_DIR / f"{chapter}.yaml")
     return _CACHE[chapter]

@@ -1,4 +1,5 @@
-"""A-1「言語モデルの進化」のコード課題の採点関数 (問題バンク ``a1.yaml`` の ``checker:`` から名指しされる)。
+"""A-1「言語モデルの進化」のコード課題の採点関数
+(問題バンク ``a1.yaml`` の ``checker:`` から名指しされる)。
 
 どれも読者の関数 ``fn`` を受け取り、:func:`~llmbook.quiz.codecheck.check_against_reference` で
 参照実装と比べ、性質のチェックも行う。参照実装そのものが PyTorch の実装 (``F.cross_entropy``) や
@@ -57,8 +58,15 @@ def check_perplexity_from_logits(fn) -> object:
             got = f(torch.zeros(4, V), torch.arange(4) % V)
             if isinstance(got, torch.Tensor) and got.numel() == 1:
                 got = got.item()
-            if not isinstance(got, (int, float)) or isinstance(got, bool) or not math.isclose(got, V, rel_tol=1e-4):
-                return f"すべてのスコアが同じ (一様分布) なら、パープレキシティは語彙の大きさ V = {V} になるはずです (出力: {got!r:.40})。"
+            if (
+                not isinstance(got, (int, float))
+                or isinstance(got, bool)
+                or not math.isclose(got, V, rel_tol=1e-4)
+            ):
+                return (
+                    f"すべてのスコアが同じ (一様分布) なら、パープレキシティは語彙の大きさ V = {V} "
+                    f"になるはずです (出力: {got!r:.40})。"
+                )
         return None
 
     def confident_gives_one(f):
@@ -68,16 +76,23 @@ def check_perplexity_from_logits(fn) -> object:
         if isinstance(got, torch.Tensor) and got.numel() == 1:
             got = got.item()
         if not isinstance(got, (int, float)) or isinstance(got, bool) or not abs(got - 1) < 1e-3:
-            return f"正解にほぼ確率 1 を置くロジットなら、パープレキシティは 1 に近いはずです (出力: {got!r:.40})。"
+            return (
+                "正解にほぼ確率 1 を置くロジットなら、パープレキシティは 1 に近いはずです "
+                f"(出力: {got!r:.40})。"
+            )
         return None
 
     return check_against_reference(
         fn, reference_perplexity, _ppl_cases(),
-        hint="logits を (N, V) に、targets を (N,) に reshape します。各行の最大値 m を引いてから "
-             "log Σ exp をとり (log_z = log(exp(z - m).sum()) + m)、正解のスコアとの差 log_z − z[正解] を"
-             "平均して exp します。",
-        properties=[("一様なスコアなら PPL = V", uniform_gives_vocab_size),
-                    ("正解に確率 1 近くを置けば PPL ≈ 1", confident_gives_one)],
+        hint=(
+            "logits を (N, V) に、targets を (N,) に reshape します。各行の最大値 m を引いてから "
+            "log Σ exp をとり (log_z = log(exp(z - m).sum()) + m)、"
+            "正解のスコアとの差 log_z − z[正解] を平均して exp します。"
+        ),
+        properties=[
+            ("一様なスコアなら PPL = V", uniform_gives_vocab_size),
+            ("正解に確率 1 近くを置けば PPL ≈ 1", confident_gives_one),
+        ],
     )
 
 
@@ -93,7 +108,9 @@ def reference_bigram_probs(ids: torch.Tensor, vocab_size: int, k: float = 1.0) -
     c(a) は「a の後に 1 文字続いた回数」(= 行 a の回数の和)。
     """
     counts = torch.zeros(vocab_size, vocab_size, dtype=torch.float64)
-    counts.index_put_((ids[:-1], ids[1:]), torch.ones(len(ids) - 1, dtype=torch.float64), accumulate=True)
+    counts.index_put_(
+        (ids[:-1], ids[1:]), torch.ones(len(ids) - 1, dtype=torch.float64), accumulate=True
+    )
     return ((counts + k) / (counts.sum(dim=1, keepdim=True) + k * vocab_size)).float()
 
 
@@ -102,7 +119,8 @@ def _bigram_cases() -> list[Case]:
     return [
         Case("短い列 (V=3, k=1)", torch.tensor([0, 1, 1, 2, 0, 1]), 3, 1.0),
         Case("k=0.5", torch.tensor([2, 2, 0, 1, 2, 0, 0]), 3, 0.5),
-        Case("ランダムな列 (V=10, 長さ 200, k=0.1)", torch.randint(0, 10, (200,), generator=g), 10, 0.1),
+        Case("ランダムな列 (V=10, 長さ 200, k=0.1)",
+             torch.randint(0, 10, (200,), generator=g), 10, 0.1),
         Case("一度も現れない文字がある (V=6)", torch.tensor([0, 1, 2, 3, 0, 1, 3, 3]), 6, 1.0),
     ]
 
@@ -118,20 +136,32 @@ def check_bigram_probs(fn) -> object:
         if (P <= 0).any():
             return "加算スムージングでは、一度も現れない並びにも 0 より大きい確率が残るはずです。"
         if not torch.allclose(P.double().sum(dim=1), torch.ones(7, dtype=torch.float64), atol=1e-5):
-            return "各行 P[a, :] の和が 1 になっていません (分母は「a の後に続いた回数の合計 + k V」です)。"
+            return (
+                "各行 P[a, :] の和が 1 になっていません "
+                "(分母は「a の後に続いた回数の合計 + k V」です)。"
+            )
         return None
 
     return check_against_reference(
         fn, reference_bigram_probs, _bigram_cases(),
-        hint="counts = torch.zeros(V, V) を作り、隣り合う組 (ids[:-1], ids[1:]) ごとに 1 を足します "
-             "(ループでも index_put_(..., accumulate=True) でもよい)。分母は counts.sum(dim=1, keepdim=True) + k * V です。",
+        hint=(
+            "counts = torch.zeros(V, V) を作り、隣り合う組 (ids[:-1], ids[1:]) ごとに 1 を足します "
+            "(ループでも index_put_(..., accumulate=True) でもよい)。"
+            "分母は counts.sum(dim=1, keepdim=True) + k * V です。"
+        ),
         properties=[("各行が確率分布 (正で和が 1)", rows_are_distributions)],
         diagnoses=[
-            (lambda ids, V, k=1.0: reference_bigram_probs(ids, V, k).double(),
-             "値は正しいのに dtype が float64 です。最後に .float() を付けて float32 にします。"),
-            (_bigram_without_accumulate,
-             "同じ組が何度現れても 1 しか足されていないようです。counts[a, b] += 1 をまとめて書くと重複が数えられません。"
-             "ループで足すか、counts.index_put_((a, b), torch.ones(len(a)), accumulate=True) を使います。"),
+            (
+                lambda ids, V, k=1.0: reference_bigram_probs(ids, V, k).double(),
+                "値は正しいのに dtype が float64 です。最後に .float() を付けて float32 にします。",
+            ),
+            (
+                _bigram_without_accumulate,
+                "同じ組が何度現れても 1 しか足されていないようです。counts[a, b] += 1 "
+                "をまとめて書くと重複が数えられません。"
+                "ループで足すか、counts.index_put_((a, b), torch.ones(len(a)), accumulate=True) "
+                "を使います。",
+            ),
         ],
     )
 

@@ -1,4 +1,5 @@
-"""A-6「用語集と確認問題」のコード課題の採点関数 (問題バンク ``a6.yaml`` の ``checker:`` から名指しされる)。
+"""A-6「用語集と確認問題」のコード課題の採点関数
+(問題バンク ``a6.yaml`` の ``checker:`` から名指しされる)。
 
 コード課題の採点関数は 1 章 1 モジュール (``llmbook/quiz/checks_<章>.py``) に置き、バンクの
 ``checker:`` には関数名だけを書く。どれも読者の関数 ``fn`` を受け取り、
@@ -13,10 +14,15 @@ import torch
 
 from .codecheck import Case, check_against_reference
 
-__all__ = ["reference_attention", "check_scaled_dot_product_attention", "reference_causal_mask", "check_causal_mask"]
+__all__ = [
+    "reference_attention", "check_scaled_dot_product_attention", "reference_causal_mask",
+    "check_causal_mask",
+]
 
 
-def reference_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+def reference_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """softmax(Q Kᵀ / √d_k) V の参照実装 (A-6 問5 のコード課題。A-3 で詳しく組み立てる)。
 
     q: (..., L_q, d_k), k: (..., L_k, d_k), v: (..., L_k, d_v),
@@ -51,18 +57,33 @@ def check_scaled_dot_product_attention(fn) -> object:
         if not isinstance(w, torch.Tensor) or w.shape != (4, 4):
             return "v に単位行列を入れたとき、出力の形が (4, 4) になりませんでした。"
         if (w < -1e-6).any() or not torch.allclose(w.sum(-1), torch.ones(4), atol=1e-5):
-            return "v に単位行列を入れたとき、各行が確率分布 (非負で和が 1) になりませんでした。softmax の dim を確認しましょう。"
+            return (
+                "v に単位行列を入れたとき、各行が確率分布 (非負で和が 1) になりませんでした。"
+                "softmax の dim を確認しましょう。"
+            )
         return None
 
     return check_against_reference(
         fn, reference_attention, _attention_cases(),
-        hint="scores = q @ k.transpose(-2, -1) / math.sqrt(d_k) を作り、mask が False の位置を -inf で埋めてから "
-             "torch.softmax(scores, dim=-1) @ v を返します。",
+        hint=(
+            "scores = q @ k.transpose(-2, -1) / math.sqrt(d_k) を作り、"
+            "mask が False の位置を -inf で埋めてから "
+            "torch.softmax(scores, dim=-1) @ v を返します。"
+        ),
         properties=[("注意の重みは各行が確率分布", rows_are_convex)],
         diagnoses=[
-            (_attention_scaled_by(1.0), "√d_k で割っていないようです。スコアを math.sqrt(d_k) で割ります。"),
-            (_attention_scaled_by_dk, "√d_k ではなく d_k で割っているようです。割るのは d_k の平方根です。"),
-            (_attention_ignoring_mask, "mask を無視しているようです。mask が False の位置を -inf で埋めます。"),
+            (
+                _attention_scaled_by(1.0),
+                "√d_k で割っていないようです。スコアを math.sqrt(d_k) で割ります。",
+            ),
+            (
+                _attention_scaled_by_dk,
+                "√d_k ではなく d_k で割っているようです。割るのは d_k の平方根です。",
+            ),
+            (
+                _attention_ignoring_mask,
+                "mask を無視しているようです。mask が False の位置を -inf で埋めます。",
+            ),
         ],
     )
 
@@ -85,7 +106,10 @@ def _attention_ignoring_mask(q, k, v, mask=None):
 
 
 def reference_causal_mask(n: int) -> torch.Tensor:
-    """長さ n の因果マスク (A-6 問8 のコード課題。A-5 で詳しく扱う)。戻り値: (n, n) の bool、True = 参照してよい。"""
+    """長さ n の因果マスク (A-6 問8 のコード課題。A-5 で詳しく扱う)。
+
+    戻り値: (n, n) の bool、True = 参照してよい。
+    """
     return torch.ones(n, n, dtype=torch.bool).tril()
 
 
@@ -95,7 +119,10 @@ def check_causal_mask(fn) -> object:
     def no_future(f):
         m = f(6)
         if not isinstance(m, torch.Tensor) or m.shape != (6, 6):
-            return "causal_mask(6) が (6, 6) のテンソルを返さないので、未来を隠せているか確かめられません。"
+            return (
+                "causal_mask(6) が (6, 6) のテンソルを返さないので、"
+                "未来を隠せているか確かめられません。"
+            )
         for i in range(6):
             for j in range(i + 1, 6):
                 if bool(m[i, j]):
@@ -104,12 +131,27 @@ def check_causal_mask(fn) -> object:
 
     return check_against_reference(
         fn, reference_causal_mask, [Case("n=1", 1), Case("n=4", 4), Case("n=7", 7)],
-        hint="torch.ones(n, n, dtype=torch.bool) の下三角 (対角を含む) を torch.tril で取り出します。",
+        hint=(
+            "torch.ones(n, n, dtype=torch.bool) の下三角 (対角を含む) を "
+            "torch.tril で取り出します。"
+        ),
         properties=[("未来の位置を参照しない", no_future)],
         diagnoses=[
-            (lambda n: torch.ones(n, n, dtype=torch.bool).tril(-1), "対角 (自分自身) も True にします。位置 i は自分自身を参照できます。"),
-            (lambda n: torch.ones(n, n, dtype=torch.bool).triu(), "上下が逆です。True にするのは対角を含む下三角 (j ≤ i) です。"),
-            (lambda n: torch.ones(n, n, dtype=torch.bool), "すべて True になっています。未来の位置 (j > i) は False にします。"),
-            (lambda n: torch.ones(n, n).tril(), "値は合っていますが dtype が bool ではありません。dtype=torch.bool で作ります。"),
+            (
+                lambda n: torch.ones(n, n, dtype=torch.bool).tril(-1),
+                "対角 (自分自身) も True にします。位置 i は自分自身を参照できます。",
+            ),
+            (
+                lambda n: torch.ones(n, n, dtype=torch.bool).triu(),
+                "上下が逆です。True にするのは対角を含む下三角 (j ≤ i) です。",
+            ),
+            (
+                lambda n: torch.ones(n, n, dtype=torch.bool),
+                "すべて True になっています。未来の位置 (j > i) は False にします。",
+            ),
+            (
+                lambda n: torch.ones(n, n).tril(),
+                "値は合っていますが dtype が bool ではありません。dtype=torch.bool で作ります。",
+            ),
         ],
     )

@@ -74,12 +74,19 @@ def describe_value(x: Any) -> str:
 def _user_error(exc: BaseException) -> str:
     """読者のコードが出した例外を、どの行かが分かる 1〜2 行にまとめる。"""
     tb = traceback.extract_tb(exc.__traceback__)
-    skip = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.path.dirname(torch.__file__))
+    skip = (
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        os.path.dirname(torch.__file__),
+    )
     user = [f for f in tb if not os.path.abspath(f.filename).startswith(skip)]
     where = ""
     if user:
         last = user[-1]
-        where = f" ({last.name} の {last.lineno} 行目: {last.line})" if last.line else f" ({last.name} の {last.lineno} 行目)"
+        where = (
+            f" ({last.name} の {last.lineno} 行目: {last.line})"
+            if last.line
+            else f" ({last.name} の {last.lineno} 行目)"
+        )
     return f"{type(exc).__name__}: {exc}{where}"
 
 
@@ -93,9 +100,15 @@ def _compare(got: Any, expected: Any, atol: float, rtol: float) -> str | None:
         if got.dtype != expected.dtype:
             return f"dtype が違います: 期待 {expected.dtype}、あなたの出力 {got.dtype}。"
         if got.device != expected.device:
-            return f"デバイスが違います: 期待 {expected.device}、あなたの出力 {got.device} (入力と同じデバイスで計算しましょう)。"
+            return (
+                f"デバイスが違います: 期待 {expected.device}、あなたの出力 {got.device} "
+                "(入力と同じデバイスで計算しましょう)。"
+            )
         if got.is_floating_point() and torch.isnan(got).any():
-            return "出力に NaN が含まれています (0 での割り算や、-inf だけの行の softmax などを疑いましょう)。"
+            return (
+                "出力に NaN が含まれています (0 での割り算や、-inf だけの行の softmax "
+                "などを疑いましょう)。"
+            )
         if got.is_floating_point():
             if not torch.allclose(got, expected, atol=atol, rtol=rtol):
                 err = (got - expected).abs().max().item()
@@ -146,13 +159,18 @@ def check_against_reference(
     for case in cases:
         args, kwargs = case.cloned()
         expected = reference(*args, **kwargs)
-        telling = not any(_passes(wrong_impl, case, expected, atol, rtol) for wrong_impl, _ in diagnoses)
+        telling = not any(
+            _passes(wrong_impl, case, expected, atol, rtol) for wrong_impl, _ in diagnoses
+        )
         args, kwargs = case.cloned()
         try:
             with _time_limit(TIME_LIMIT):
                 got = fn(*args, **kwargs)
         except CodeTimeout:
-            failures.append(f"【{case.label}】{TIME_LIMIT:g} 秒以内に終わりませんでした (無限ループになっていませんか?)。")
+            failures.append(
+                f"【{case.label}】{TIME_LIMIT:g} 秒以内に終わりませんでした "
+                "(無限ループになっていませんか?)。"
+            )
             continue
         except Exception as exc:  # noqa: BLE001 - 読者のコードの失敗はすべて説明に変える
             failures.append(f"【{case.label}】実行中にエラー: {_user_error(exc)}")
@@ -162,13 +180,19 @@ def check_against_reference(
                       for a, b in zip(args, orig_args) if isinstance(b, torch.Tensor))
         problem = _compare(got, expected, atol, rtol)
         if problem is None and mutated:
-            problem = "入力のテンソルをその場で書き換えています (呼び出し元のデータが変わってしまいます)。"
+            problem = (
+                "入力のテンソルをその場で書き換えています "
+                "(呼び出し元のデータが変わってしまいます)。"
+            )
         if problem:
             failures.append(f"【{case.label}】{problem}")
             for wrong_impl, why in diagnoses:
                 try:
                     a, kw = case.cloned()
-                    if why not in diagnosed and _compare(got, wrong_impl(*a, **kw), atol, rtol) is None:
+                    if (
+                        why not in diagnosed
+                        and _compare(got, wrong_impl(*a, **kw), atol, rtol) is None
+                    ):
                         diagnosed.append(why)
                 except Exception:  # noqa: BLE001 - 診断は補助なので失敗しても無視
                     pass
@@ -202,7 +226,10 @@ def check_against_reference(
 
 
 def _passes(wrong_impl: Callable, case: Case, expected: Any, atol: float, rtol: float) -> bool:
-    """よくある誤りの実装が、このケースを通ってしまうか (通るなら、このケースでは誤りを見分けられない)。"""
+    """よくある誤りの実装が、このケースを通ってしまうか。
+
+    通るなら、このケースでは誤りを見分けられない。
+    """
     try:
         a, kw = case.cloned()
         return _compare(wrong_impl(*a, **kw), expected, atol, rtol) is None
@@ -230,14 +257,25 @@ def grade_code(question: dict[str, Any], fn: Any) -> Result:
     """コード課題を採点する。``fn`` は読者が定義した関数そのもの。"""
     name = question["function_name"]
     if fn is None:
-        return Result("invalid", 0.0,
-                      f"関数 {name} がまだ定義されていません。上のコードセルで def {name}(...) を書いて実行してから採点してください。")
+        return Result(
+            "invalid", 0.0,
+            f"関数 {name} がまだ定義されていません。上のコードセルで def {name}(...) "
+            "を書いて実行してから採点してください。",
+        )
     if not callable(fn):
-        return Result("invalid", 0.0,
-                      f"関数そのもの ({name}) を渡してください。{name}(...) と呼び出した結果ではありません。受け取った値: {describe_value(fn)}")
-    mod_name, _, func_name = question["checker"].partition(":")  # bank.py が「章の採点モジュール:関数」に解決済み
+        return Result(
+            "invalid", 0.0,
+            f"関数そのもの ({name}) を渡してください。{name}(...) と呼び出した結果ではありません。"
+            f"受け取った値: {describe_value(fn)}",
+        )
+    # bank.py が「章の採点モジュール:関数」に解決済み
+    mod_name, _, func_name = question["checker"].partition(":")
     checker = getattr(importlib.import_module(mod_name), func_name)
     try:
         return checker(fn)
     except Exception as exc:  # noqa: BLE001 - 採点側の不具合でもカーネルは止めない
-        return Result("error", 0.0, f"採点の途中で予期しないエラーが起きました (本の不具合の可能性があります): {type(exc).__name__}: {exc}")
+        return Result(
+            "error", 0.0,
+            "採点の途中で予期しないエラーが起きました (本の不具合の可能性があります): "
+            f"{type(exc).__name__}: {exc}",
+        )

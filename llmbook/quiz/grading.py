@@ -28,7 +28,8 @@ MAX_SHORT = 200
 MAX_NUMERIC = 50
 MAX_ESSAY = 4000
 
-# 表記ゆれとして無視する文字: 空白、中黒、ハイフン類、長音符 (デコーダー / デコーダ)、かぎ括弧、句読点
+# 表記ゆれとして無視する文字: 空白、中黒、ハイフン類、長音符 (デコーダー / デコーダ)、
+# かぎ括弧、句読点
 _IGNORED = set(" \t\r\n\u3000・-‐‑‒–—―−ー_「」『』。、，．,.()（）")
 _NUM_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _PAREN_RE = re.compile(r"^(.+?)\((.+)\)$")
@@ -44,7 +45,10 @@ def _mark(status: str) -> str:
 
 
 def normalize_text(s: str) -> str:
-    """短答の比較用に正規化する: NFKC (全角/半角をそろえる)、小文字化、ひらがな→カタカナ、記号・空白・長音符を除く。"""
+    """短答の比較用に正規化する。
+
+    NFKC (全角/半角をそろえる)、小文字化、ひらがな→カタカナ、記号・空白・長音符を除く。
+    """
     s = unicodedata.normalize("NFKC", s).lower()
     out = []
     for ch in s:
@@ -59,7 +63,13 @@ def normalize_text(s: str) -> str:
 
 def parse_number(text: str) -> float | None:
     """「8」「８」「0.5」「1e-3」「2/3」「50%」を数に直す。読めなければ ``None``。"""
-    s = unicodedata.normalize("NFKC", text).strip().replace(",", "").replace("_", "").replace(" ", "")
+    s = (
+        unicodedata.normalize("NFKC", text)
+        .strip()
+        .replace(",", "")
+        .replace("_", "")
+        .replace(" ", "")
+    )
     s = s.replace("−", "-")
     if s.endswith("%"):
         v = parse_number(s[:-1]) if len(s) > 1 and not s[:-1].endswith("%") else None
@@ -93,7 +103,9 @@ def _grade_single(q, resp) -> Result:
     if resp is None:
         return _invalid("選択肢を 1 つ選んでください。")
     if not _is_int(resp) or not (0 <= resp < n):
-        return _invalid(f"回答は 0〜{n - 1} の選択肢番号 (整数) で渡してください。受け取った値: {resp!r:.60}")
+        return _invalid(
+            f"回答は 0〜{n - 1} の選択肢番号 (整数) で渡してください。受け取った値: {resp!r:.60}"
+        )
     choice = q["choices"][resp]
     status = "correct" if choice["correct"] else "incorrect"
     details = [f"あなたの選択「{choice['text']}」: {choice['why']}"]
@@ -108,7 +120,10 @@ def _grade_multi(q, resp) -> Result:
     if isinstance(resp, (set, tuple)):
         resp = sorted(resp)
     if not isinstance(resp, list) or not all(_is_int(i) and 0 <= i < n for i in resp):
-        return _invalid(f"回答は選んだ選択肢番号 (0〜{n - 1} の整数) のリストで渡してください。受け取った値: {resp!r:.60}")
+        return _invalid(
+            f"回答は選んだ選択肢番号 (0〜{n - 1} の整数) のリストで渡してください。受け取った値: "
+            f"{resp!r:.60}"
+        )
     if len(set(resp)) != len(resp):
         return _invalid("同じ選択肢が 2 回選ばれています。")
     if not resp:
@@ -128,9 +143,16 @@ def _grade_multi(q, resp) -> Result:
             details.append(f"「{c['text']}」○: {c['why']}")
     # 得点 = max(0, (正しく選んだ数 − 誤って選んだ数) / 正解の数)。全部に印を付けると 0 点になる
     score = max(0.0, (hits - misses) / n_correct)
-    status = "correct" if hits == n_correct and misses == 0 else ("partial" if score > 0 else "incorrect")
-    return Result(status, score, f"{_mark(status)} (正解 {n_correct} 個のうち {hits} 個を選び、誤りを {misses} 個選んだ)",
-                  details)
+    status = (
+        "correct"
+        if hits == n_correct and misses == 0
+        else ("partial" if score > 0 else "incorrect")
+    )
+    return Result(
+        status, score,
+        f"{_mark(status)} (正解 {n_correct} 個のうち {hits} 個を選び、誤りを {misses} 個選んだ)",
+        details,
+    )
 
 
 def _grade_numeric(q, resp) -> Result:
@@ -144,12 +166,19 @@ def _grade_numeric(q, resp) -> Result:
         if not resp.strip():
             return _invalid("数値を入力してください (空欄です)。")
         if len(resp) > MAX_NUMERIC:
-            return _invalid(f"入力が長すぎます ({len(resp)} 文字、上限 {MAX_NUMERIC} 文字)。数値だけを入力してください。")
+            return _invalid(
+                f"入力が長すぎます ({len(resp)} 文字、上限 {MAX_NUMERIC} 文字)。"
+                "数値だけを入力してください。"
+            )
         value = parse_number(resp)
         if value is None:
-            return _invalid("数値として読めません。例: 8、0.5、1e-3、2/3、50% のように入力してください。")
+            return _invalid(
+                "数値として読めません。例: 8、0.5、1e-3、2/3、50% のように入力してください。"
+            )
     else:
-        return _invalid(f"回答は数値か数値の文字列で渡してください。受け取った型: {type(resp).__name__}")
+        return _invalid(
+            f"回答は数値か数値の文字列で渡してください。受け取った型: {type(resp).__name__}"
+        )
     ans, tol = q["answer"], q["tolerance"]
     ok = abs(value - ans) <= tol + 1e-9 * max(1.0, abs(ans))
     status = "correct" if ok else "incorrect"
@@ -165,15 +194,23 @@ def _grade_short(q, resp) -> Result:
     if not isinstance(resp, str):
         return _invalid(f"回答は文字列で渡してください。受け取った型: {type(resp).__name__}")
     if len(resp) > MAX_SHORT:
-        return _invalid(f"入力が長すぎます ({len(resp)} 文字、上限 {MAX_SHORT} 文字)。用語だけを入力してください。")
+        return _invalid(
+            f"入力が長すぎます ({len(resp)} 文字、上限 {MAX_SHORT} 文字)。"
+            "用語だけを入力してください。"
+        )
     got = normalize_text(resp)
     if not got:
         return _invalid("記号と空白だけでは答えになりません。")
     # よくある誤答 (例: 「カジュアルマスク」) は、なぜ違うかを添えて不正解にする
     for wrong in q.get("rejects", []):
         if got == normalize_text(wrong["answer"]):
-            return Result("incorrect", 0.0, _mark("incorrect"),
-                          [f"「{wrong['answer']}」: {wrong['why']}", f"正解の例: {' / '.join(q['answers'][:3])}"])
+            return Result(
+                "incorrect", 0.0, _mark("incorrect"),
+                [
+                    f"「{wrong['answer']}」: {wrong['why']}",
+                    f"正解の例: {' / '.join(q['answers'][:3])}",
+                ],
+            )
     accepted = {normalize_text(a) for a in q["answers"]}
     ok = got in accepted
     # 「RNN (リカレントニューラルネットワーク)」のように、かっこの外と中がどちらも正解の表記なら正解
@@ -190,11 +227,15 @@ def _grade_matching(q, resp) -> Result:
     if isinstance(resp, tuple):
         resp = list(resp)
     if not isinstance(resp, list) or len(resp) != n:
-        return _invalid(f"回答は {n} 個の要素を持つリスト (左の各項目に選んだ説明の番号) で渡してください。")
+        return _invalid(
+            f"回答は {n} 個の要素を持つリスト (左の各項目に選んだ説明の番号) で渡してください。"
+        )
     if any(r is None for r in resp):
         return _invalid("まだ選んでいない項目があります。すべての項目に説明を選んでください。")
     if not all(_is_int(r) and 0 <= r < n for r in resp):
-        return _invalid(f"説明の番号は 0〜{n - 1} の整数で渡してください。受け取った値: {resp!r:.60}")
+        return _invalid(
+            f"説明の番号は 0〜{n - 1} の整数で渡してください。受け取った値: {resp!r:.60}"
+        )
     right = sum(1 for i, r in enumerate(resp) if r == i)
     details = []
     for i, r in enumerate(resp):
@@ -211,7 +252,9 @@ def _grade_ordering(q, resp) -> Result:
         resp = list(resp)
     if not isinstance(resp, list) or len(resp) != n or not all(_is_int(r) for r in resp) \
             or sorted(resp) != list(range(n)):
-        return _invalid(f"回答は 0〜{n - 1} をちょうど 1 回ずつ含む並び (リスト) で渡してください。")
+        return _invalid(
+            f"回答は 0〜{n - 1} をちょうど 1 回ずつ含む並び (リスト) で渡してください。"
+        )
     right = sum(1 for i, r in enumerate(resp) if r == i)
     status = "correct" if right == n else ("partial" if right > 0 else "incorrect")
     details = []
@@ -224,17 +267,27 @@ def _grade_ordering(q, resp) -> Result:
 
 def _grade_essay(q, resp) -> Result:
     if not isinstance(resp, dict) or "text" not in resp:
-        return _invalid("記述問題の回答は {'text': 自分の答え, 'ticked': [押さえた要点の番号]} で渡してください。")
+        return _invalid(
+            "記述問題の回答は {'text': 自分の答え, 'ticked': [押さえた要点の番号]} "
+            "で渡してください。"
+        )
     text = resp.get("text")
     if not isinstance(text, str) or not text.strip():
         return _invalid("まず自分の言葉で答えを書いてください。書いてから模範解答と要点を見ます。")
     if len(text) > MAX_ESSAY:
-        return _invalid(f"答えが長すぎます ({len(text)} 文字、上限 {MAX_ESSAY} 文字)。要点をしぼって書き直してください (入力は消えません)。")
+        return _invalid(
+            f"答えが長すぎます ({len(text)} 文字、上限 {MAX_ESSAY} 文字)。"
+            "要点をしぼって書き直してください (入力は消えません)。"
+        )
     ticked = resp.get("ticked", [])
     k = len(q["key_ideas"])
     if isinstance(ticked, (set, tuple)):
         ticked = sorted(ticked)
-    if not isinstance(ticked, list) or not all(_is_int(i) and 0 <= i < k for i in ticked) or len(set(ticked)) != len(ticked):
+    if (
+        not isinstance(ticked, list)
+        or not all(_is_int(i) and 0 <= i < k for i in ticked)
+        or len(set(ticked)) != len(ticked)
+    ):
         return _invalid(f"押さえた要点は 0〜{k - 1} の番号のリストで渡してください。")
     score = len(ticked) / k
     return Result("self_assessed", score,
@@ -243,7 +296,10 @@ def _grade_essay(q, resp) -> Result:
 
 
 def grade(question: dict[str, Any], response: Any) -> Result:
-    """検証済みの問題と回答から :class:`Result` を作る (コード課題は :func:`llmbook.quiz.codecheck.grade_code`)。"""
+    """検証済みの問題と回答から :class:`Result` を作る。
+
+    コード課題は :func:`llmbook.quiz.codecheck.grade_code` で採点する。
+    """
     qtype = question.get("type")
     if qtype == "code":
         from .codecheck import grade_code

@@ -30,7 +30,9 @@ def _static_question(q: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in q.items() if k not in _STATIC_KEYS_DROP}
     if q.get("ref"):
         # 公開済みの章だけリンクにする (同じ chapters/ フォルダの HTML への相対リンク)
-        out["ref_links"] = [[label, f"{stem}.html" if stem else None] for label, stem in chapter_links(q["ref"])]
+        out["ref_links"] = [
+            [label, f"{stem}.html" if stem else None] for label, stem in chapter_links(q["ref"])
+        ]
     return out
 
 
@@ -46,15 +48,22 @@ def quiz_payload(quiz: Quiz) -> dict[str, Any]:
 
 def _fallback(quiz: Quiz) -> str:
     items = "".join(f"<li>{html.escape(q['prompt'])}</li>" for q in quiz.questions)
-    return (f'<div class="llmbook-quiz-fallback"><p><strong>{html.escape(quiz.title)}</strong></p>'
-            f"<ol>{items}</ol><p>このクイズは、本の Web サイトか、Jupyter / Colab でノートブックを実行すると回答できます。</p></div>")
+    return (
+        f'<div class="llmbook-quiz-fallback"><p><strong>{html.escape(quiz.title)}</strong></p>'
+        f"<ol>{items}</ol><p>このクイズは、本の Web サイトか、Jupyter / Colab "
+        "でノートブックを実行すると回答できます。</p></div>"
+    )
 
 
 def render_quiz_html(quiz: Quiz) -> str:
     """1 つの小テストの静的 HTML。"""
-    return (f'<div class="llmbook-quiz" data-chapter="{html.escape(quiz.chapter)}" data-quiz="{html.escape(quiz.id)}">'
-            f'<script type="application/json" class="llmbook-quiz-data">{safe_json(quiz_payload(quiz))}</script>'
-            f"{_fallback(quiz)}</div>")
+    return (
+        f'<div class="llmbook-quiz" data-chapter="{html.escape(quiz.chapter)}" '
+        f'data-quiz="{html.escape(quiz.id)}">'
+        f'<script type="application/json" class="llmbook-quiz-data">{safe_json(quiz_payload(quiz))}'
+        '</script>'
+        f"{_fallback(quiz)}</div>"
+    )
 
 
 def render_summary_html(bank: Bank) -> str:
@@ -62,10 +71,18 @@ def render_summary_html(bank: Bank) -> str:
     data = {
         "chapter": bank.chapter,
         "title": bank.title,
-        "quizzes": [{"id": q.id, "title": q.title,
-                     "questions": [{"id": x["id"], "type": x["type"]} for x in q.questions]} for q in bank.quizzes],
+        "quizzes": [
+            {
+                "id": q.id, "title": q.title,
+                "questions": [{"id": x["id"], "type": x["type"]} for x in q.questions],
+            }
+            for q in bank.quizzes
+        ],
     }
-    return (f'<div class="llmbook-summary" data-chapter="{html.escape(bank.chapter)}">'
-            f'<script type="application/json" class="llmbook-summary-data">{safe_json(data)}</script>'
-            f'<div class="llmbook-quiz-fallback"><p>{html.escape(bank.title)} の得点のまとめは、本の Web サイトか Jupyter で表示されます。</p></div>'
-            "</div>")
+    return (
+        f'<div class="llmbook-summary" data-chapter="{html.escape(bank.chapter)}">'
+        f'<script type="application/json" class="llmbook-summary-data">{safe_json(data)}</script>'
+        f'<div class="llmbook-quiz-fallback"><p>{html.escape(bank.title)} の得点のまとめは、本の '
+        'Web サイトか Jupyter で表示されます。</p></div>'
+        "</div>"
+    )

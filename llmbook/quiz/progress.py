@@ -49,7 +49,10 @@ def _valid(data: Any) -> bool:
 
 
 class ProgressStore:
-    """問題ごとの結果を ``{"version": 1, "answers": {"章/小テスト/問題": {...}}}`` の形で保存する。"""
+    """問題ごとの結果を保存する。
+
+    形は ``{"version": 1, "answers": {"章/小テスト/問題": {...}}}``。
+    """
 
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path else default_path()
@@ -69,7 +72,9 @@ class ProgressStore:
         except FileNotFoundError:
             return empty
         except (OSError, UnicodeDecodeError) as exc:
-            self._warn(f"学習記録 {self.path} を読めませんでした ({exc})。今回は空の記録から始めます。")
+            self._warn(
+                f"学習記録 {self.path} を読めませんでした ({exc})。今回は空の記録から始めます。"
+            )
             return empty
         try:
             data = json.loads(text)
@@ -77,7 +82,9 @@ class ProgressStore:
             data = None
         if _valid(data):
             return data
-        backup = self.path.with_name(self.path.name + ".corrupt-" + _dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
+        backup = self.path.with_name(
+            self.path.name + ".corrupt-" + _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        )
         try:
             self.path.replace(backup)
             where = f"元のファイルは {backup} に残しました"
@@ -96,14 +103,19 @@ class ProgressStore:
             os.replace(tmp, self.path)
         except OSError as exc:
             self._writable = False
-            self._warn(f"学習記録を {self.path} に保存できません ({exc})。このセッションの間だけ記録を保ちます。")
+            self._warn(
+                f"学習記録を {self.path} に保存できません ({exc})。"
+                "このセッションの間だけ記録を保ちます。"
+            )
 
     # -------------------------------------------------------------- 操作
     @staticmethod
     def key(chapter: str, quiz_id: str, qid: str) -> str:
         return f"{chapter}/{quiz_id}/{qid}"
 
-    def record(self, chapter: str, quiz_id: str, qid: str, result: Result, response: Any = None) -> None:
+    def record(
+        self, chapter: str, quiz_id: str, qid: str, result: Result, response: Any = None
+    ) -> None:
         """採点結果を記録する (invalid / error の結果は記録しない)。"""
         if not result.recordable:
             return

@@ -36,4 +36,7 @@ class Result:
         return self.status not in ("invalid", "error")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "score": self.score, "message": self.message, "details": list(self.details)}
+        return {
+            "status": self.status, "score": self.score, "message": self.message,
+            "details": list(self.details),
+        }
