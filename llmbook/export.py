@@ -91,7 +91,8 @@ def colab_cell_source(url: str, branch: str) -> str:
         'if "google.colab" in sys.modules:\n'
         "    import subprocess\n"
         "\n"
-        f'    REPO = "git+{url}@{branch}"  # _config.yml の repository から生成\n'
+        "    # リポジトリは _config.yml の repository から生成\n"
+        f'    REPO = "git+{url}@{branch}"\n'
         '    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps"]\n'
         '    subprocess.run([*pip, "matplotlib-fontja", REPO], check=True)'
     )
