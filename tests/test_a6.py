@@ -78,6 +78,18 @@ def test_aliases_shown_and_omitted_when_empty():
     assert "別名" not in glossary_html([_term(aliases=[])])
 
 
+def test_quiz_only_spellings_are_not_shown_as_aliases():
+    """accept (クイズで正解にするだけの表記ゆれ) は、用語集の「別名」に出さない。"""
+    page = glossary_html()
+    site_page = (ROOT / "glossary.md").read_text(encoding="utf-8")
+    for t in load_glossary():
+        for spelling in t["accept"]:
+            assert f"、{html.escape(spelling)}<" not in page and f" {spelling}<" not in page
+            assert f"、{spelling}。" not in site_page and f": {spelling}。" not in site_page
+    assert "げんごもでる" not in page and "げんごもでる" not in site_page
+    assert "別名: LM<" in page and "別名: LM。" in site_page
+
+
 def test_style_follows_the_theme_and_fits_a_phone():
     style = re.search(r"<style>(.*?)</style>", glossary_html(), re.S).group(1)
     # 文字色は周りのテーマから引き継ぐ (明るい・暗いテーマのどちらでも読める)

@@ -325,7 +325,24 @@ def test_glossary_uses_the_book_vocabulary_with_stable_ids():
         and "層正規化" in terms["layer-normalization"]["aliases"]
     )
     assert "カジュアルマスク" not in terms["causal-attention-mask"]["aliases"]
-    assert [r["answer"] for r in terms["causal-attention-mask"]["rejects"]] == ["カジュアルマスク"]
+    assert [r["answer"] for r in terms["causal-attention-mask"]["rejects"]] == [
+        "カジュアルマスク", "casual mask"
+    ]
+
+
+def test_glossary_accept_spellings_are_quiz_only(tmp_path, bank):
+    """accept (クイズで正解にするだけの表記ゆれ) は正解になるが、別名 (aliases) とは別に持つ。"""
+    terms = {t["id"]: t for t in load_glossary()}
+    lm = terms["language-model"]
+    assert "げんごもでる" in lm["accept"] and "げんごもでる" not in lm["aliases"]
+    q = bank.quiz("glossary-d2t").question("glossary-term-language-model")
+    assert "げんごもでる" in q["answers"] and "LM" in q["answers"]
+    # accept の表記も問題文に入れてはいけない (答えが見えてしまう)
+    with pytest.raises(BankError, match="正規化指数関数"):
+        load_glossary(_glossary(tmp_path, accept=["正規化指数関数"],
+                                quiz_prompt="点数の並びを割合に変える正規化指数関数。"))
+    with pytest.raises(BankError, match="accept"):
+        load_glossary(_glossary(tmp_path, accept="softmax function"))
 
 
 def test_glossary_d2t_quiz_is_shuffled_and_not_the_glossary_text(bank):

@@ -238,7 +238,7 @@ ALIASES = [
     ("causal-attention-mask", "因果アテンションマスク"),
     ("positional-encoding", "位置エンベディング"), ("residual-connection", "残差コネクション"),
     ("rnn", "再帰型ニューラルネットワーク"), ("n-gram", "N-gram モデル"),
-    ("transformer", "Transformers"),
+    ("transformer", "Transformers"), ("layer-normalization", "Layer Normalisation"),
 ]
 
 
@@ -263,6 +263,14 @@ def test_casual_mask_and_language_modeling_are_rejected_with_why():
         assert r.status == "incorrect" and "課題" in r.details[0]
     r = grade_answer("a6", "glossary-d2t", "glossary-term-language-model", "言語モデリング")
     assert r.status == "incorrect" and "課題" in r.details[0]
+    r = grade_answer("a6", "glossary-d2t", "glossary-term-causal-attention-mask", "Casual Mask")
+    assert r.status == "incorrect" and "causal" in r.details[0] and "casual" in r.details[0]
+
+
+def test_attention_for_self_attention_gets_a_targeted_hint():
+    for text in ("アテンション", "attention"):
+        r = grade_answer("a6", "glossary-d2t", "glossary-term-self-attention", text)
+        assert r.status == "incorrect" and "同じ系列" in r.details[0], text
 
 
 def _all_questions():

@@ -348,7 +348,8 @@ MAX_PROMPT_COMMON_RUN = 10
 
 
 def _names(entry: dict[str, Any]) -> list[str]:
-    return [entry["ja"], entry["en"], *entry["aliases"]]
+    """用語クイズで正解にする表記: 日本語名・英語名・別名 (aliases)・表記ゆれ (accept)。"""
+    return [entry["ja"], entry["en"], *entry["aliases"], *entry.get("accept", [])]
 
 
 def _check_quiz_prompt(path, entry: dict[str, Any]) -> None:
@@ -390,6 +391,8 @@ def load_glossary(path: str | Path | None = None) -> list[dict[str, Any]]:
 
     各用語は ``definition`` (用語集に載せる定義) のほかに、定義→用語の問題で見せる ``quiz_prompt``
     (定義とは違う言葉の言い換えか穴埋め) を持つ。よくある誤答は ``rejects`` に理由つきで書く。
+    ``aliases`` は実際に使われる別の呼び名 (用語集に「別名」として載る)、``accept`` は用語クイズで
+    正解にするだけの表記ゆれ (複数形やひらがな書きなど。用語集には載らない)。
     """
     path = Path(path) if path else GLOSSARY_PATH
     data = _read_yaml(path)
@@ -405,18 +408,18 @@ def load_glossary(path: str | Path | None = None) -> list[dict[str, Any]]:
             raise BankError(path, str(tid), "id", "重複しない英小文字の id が必要です")
         seen.add(tid)
         allowed = {
-            "id", "en", "ja", "aliases", "category", "chapter", "definition", "quiz_prompt",
-            "rejects",
+            "id", "en", "ja", "aliases", "accept", "category", "chapter", "definition",
+            "quiz_prompt", "rejects",
         }
         extra = set(t) - allowed
         if extra:
             raise BankError(path, tid, sorted(extra)[0], "用語にないフィールドです")
         entry = {k: _str(path, tid, k, t.get(k))
                  for k in ("en", "ja", "category", "chapter", "definition", "quiz_prompt")}
-        aliases = t.get("aliases", [])
-        entry["aliases"] = [
-            _str(path, tid, "aliases", a) for a in _list(path, tid, "aliases", aliases, min_len=0)
-        ]
+        for key in ("aliases", "accept"):
+            entry[key] = [
+                _str(path, tid, key, a) for a in _list(path, tid, key, t.get(key, []), min_len=0)
+            ]
         entry["id"] = tid
         for name in (entry["ja"], entry["en"]):
             if name.lower() in entry["definition"].lower():
