@@ -120,5 +120,5 @@ def plot_attention(
             for j in range(w.shape[1]):
                 ax.text(j, i, f"{w[i, j]:.2f}", ha="center", va="center", fontsize=10,
                         color="black" if w[i, j] > mid else "white")
-    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="注意の重み")
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="アテンションの重み")
     return ax

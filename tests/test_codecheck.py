@@ -197,3 +197,49 @@ def test_error_shows_user_line():
     r = g("q8-code", broken)
     text = " ".join(r.details)
     assert "RuntimeError" in text and "broken" in text
+
+
+def _inverted_mask_attention(q, k, v, mask=None):
+    """mask を「True = 参照できない」(nn.MultiheadAttention の約束) と取り違えた実装。"""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(mask, float("-inf"))   # 本当は ~mask
+    return torch.softmax(scores, dim=-1) @ v
+
+
+def test_inverted_attention_mask_is_diagnosed_even_though_it_gives_nan():
+    r = g("q5-code", _inverted_mask_attention)
+    assert r.status == "incorrect" and r.score == 0
+    assert r.details[0].startswith("考えられる原因") and "逆" in r.details[0]
+    assert "NaN" in " ".join(r.details)
+
+
+def test_inverted_causal_mask_gets_only_the_inverted_diagnosis():
+    """triu(1) (True = 未来) は n=1 で「対角を忘れた」実装と同じ出力になる。
+
+    それでも、的外れな説明 (対角) は出さない。
+    """
+    r = g("q8-code", lambda n: torch.ones(n, n, dtype=torch.bool).triu(1))
+    advice = [d for d in r.details if d.startswith("考えられる原因")]
+    assert len(advice) == 1 and "逆" in advice[0] and "triu(1)" in advice[0]
+    assert "対角" not in advice[0]
+
+
+def test_partial_credit_explains_how_it_was_scored():
+    def batch_unaware(q, k, v, mask=None):  # k.T などで、バッチ次元があると形が崩れる
+        if q.dim() > 2:
+            raise RuntimeError("形が合いません")
+        return sdpa_ok(q, k, v, mask)
+    r = g("q5-code", batch_unaware)
+    assert r.status == "partial" and "4/5 項目を通過" in r.message, r.message
+    scoring = [d for d in r.details if d.startswith("得点の付け方")]
+    assert len(scoring) == 1 and "1 個 ÷ 全 5 項目" in scoring[0]
+
+
+@pytest.mark.parametrize("qid, solution_words", [
+    ("q5-code", ("masked_fill", "torch.softmax(scores")), ("q8-code", ("tril", "torch.ones")),
+])
+def test_hints_are_hints_not_the_solution(qid, solution_words):
+    r = g(qid, lambda *a, **k: None)
+    hint = next(d for d in r.details if d.startswith("ヒント"))
+    assert not any(w in hint for w in solution_words), hint

@@ -288,3 +288,22 @@ def test_ticking_every_box_earns_nothing_in_every_multi_item():
     for q in multis:
         r = grade(q, list(range(len(q["choices"]))))
         assert r.score == 0 and r.status == "incorrect", q["id"]
+
+
+def test_scoring_rules_are_stated_in_the_feedback():
+    r = grade(MULTI, [0, 1])
+    assert r.status == "incorrect" and "(正しく選んだ数 1 − 誤って選んだ数 1)" in r.details[-1]
+    r = grade(MULTI, [0])
+    assert r.status == "partial" and r.details[-1].startswith("得点の付け方")
+    assert not any(d.startswith("得点の付け方") for d in grade(MULTI, [0, 2]).details)
+    r = grade(ORDER, [0, 2, 1, 3])
+    assert r.status == "partial" and "2/4" in r.details[-1] and "位置" in r.details[-1]
+
+
+def test_result_carries_the_explanation_for_every_graded_type():
+    r = grade_answer("a6", "q1", "q1-chain", "0.02")   # 数値の問題にも解説が付く
+    assert r.status == "incorrect" and r.explanation.startswith("連鎖律により")
+    assert r.as_dict()["explanation"] == r.explanation
+    # 採点できない入力には付けない
+    assert grade_answer("a6", "q1", "q1-chain", "").explanation == ""
+

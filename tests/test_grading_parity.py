@@ -39,7 +39,7 @@ CASES = [
         [
             "8", "８", " 8.0 ", "8e0", "+8", "16/2", "１６／２", "7", 8, 8.0001, "", "八", "1/0",
             "nan", "1e999", "8" + " " * 60, True, None, [8], "１，０２４", "−8", ".5", "8.", "800%",
-            "%", "8%%", "８００％",
+            "%", "8%%", "８００％", "0.0000015", "1234567.5", "0.00012345678", "-2.5e-7",
         ],
     ),
     (NUMERIC_TOL, ["2/3", "0.667", "0.68", "0.6666667", "2/3.0", "66.7%", "67%", "66.7 %"]),
@@ -138,10 +138,13 @@ def test_python_and_js_grade_the_same():
     mismatches = []
     for case, js in zip(cases, js_results):
         py = grade(case["q"], case["r"])
+        graded = py.status not in ("invalid", "error")
         if (
             py.status != js["status"]
             or abs(py.score - js["score"]) > 1e-9
             or _head(py.message) != _head(js["message"])
+            # 採点できた回答では、理由の説明と解説も一字一句同じ
+            or (graded and (py.details != js["details"] or py.explanation != js["explanation"]))
         ):
             mismatches.append((case["q"]["id"], case["r"], py.as_dict(), js))
     assert not mismatches, mismatches[:5]

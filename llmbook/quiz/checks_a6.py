@@ -50,7 +50,8 @@ def check_scaled_dot_product_attention(fn) -> object:
     """A-6 問5 のコード課題: scaled_dot_product_attention(q, k, v, mask=None) の採点。"""
 
     def rows_are_convex(f):
-        # v を単位行列にすると、出力は注意の重みそのもの: 各行が確率分布 (非負・和 1) になるはず
+        # v を単位行列にすると、出力はアテンションの重みそのもの。
+        # 各行が確率分布 (非負・和 1) になるはず
         g = torch.Generator().manual_seed(1)
         q, k = torch.randn(4, 16, generator=g), torch.randn(4, 16, generator=g)
         w = f(q, k, torch.eye(4))
@@ -66,11 +67,11 @@ def check_scaled_dot_product_attention(fn) -> object:
     return check_against_reference(
         fn, reference_attention, _attention_cases(),
         hint=(
-            "scores = q @ k.transpose(-2, -1) / math.sqrt(d_k) を作り、"
-            "mask が False の位置を -inf で埋めてから "
-            "torch.softmax(scores, dim=-1) @ v を返します。"
+            "式 softmax(QKᵀ / √d_k) V を 4 段 (スコア → マスク → softmax → v との積) に分け、"
+            "落ちた項目 (と、出ていれば「考えられる原因」) を手がかりに、どの段がずれているかを"
+            "探します。k の転置は最後の 2 つの次元だけを入れ替えます。"
         ),
-        properties=[("注意の重みは各行が確率分布", rows_are_convex)],
+        properties=[("アテンションの重みは各行が確率分布", rows_are_convex)],
         diagnoses=[
             (
                 _attention_scaled_by(1.0),
@@ -83,6 +84,13 @@ def check_scaled_dot_product_attention(fn) -> object:
             (
                 _attention_ignoring_mask,
                 "mask を無視しているようです。mask が False の位置を -inf で埋めます。",
+            ),
+            (
+                _attention_inverted_mask,
+                "mask の True と False を逆に使っているようです (masked_fill(mask, …))。"
+                "この課題の mask は True = 参照してよい なので、-inf で埋めるのは ~mask "
+                "(False) の位置です。nn.MultiheadAttention の attn_mask (True = 参照できない) "
+                "とは約束が逆です。",
             ),
         ],
     )
@@ -103,6 +111,10 @@ def _attention_scaled_by_dk(q, k, v, mask=None):
 
 def _attention_ignoring_mask(q, k, v, mask=None):
     return reference_attention(q, k, v)
+
+
+def _attention_inverted_mask(q, k, v, mask=None):
+    return reference_attention(q, k, v, None if mask is None else ~mask)
 
 
 def reference_causal_mask(n: int) -> torch.Tensor:
@@ -132,14 +144,21 @@ def check_causal_mask(fn) -> object:
     return check_against_reference(
         fn, reference_causal_mask, [Case("n=1", 1), Case("n=4", 4), Case("n=7", 7)],
         hint=(
-            "torch.ones(n, n, dtype=torch.bool) の下三角 (対角を含む) を "
-            "torch.tril で取り出します。"
+            "n = 3 なら [[T, F, F], [T, T, F], [T, T, T]] になります。"
+            "どの部分が True か (対角を含むか、上と下のどちらか) を見て、"
+            "torch にある三角行列を取り出す関数を探しましょう。"
         ),
         properties=[("未来の位置を参照しない", no_future)],
         diagnoses=[
             (
                 lambda n: torch.ones(n, n, dtype=torch.bool).tril(-1),
                 "対角 (自分自身) も True にします。位置 i は自分自身を参照できます。",
+            ),
+            (
+                lambda n: torch.ones(n, n, dtype=torch.bool).triu(1),
+                "True と False が逆です (未来の位置が True)。この課題は True = 参照してよい "
+                "の約束で、nn.MultiheadAttention の attn_mask (True = 参照できない、"
+                ".triu(1) で作る) とは逆です。",
             ),
             (
                 lambda n: torch.ones(n, n, dtype=torch.bool).triu(),

@@ -145,6 +145,9 @@ def check_against_reference(
 
     ``diagnoses`` は「よくある誤りの実装」と説明の組。参照と合わなかったケースで読者の出力が
     その実装の出力と一致すれば、その説明を添える (例: 「√d_k で割っていないようです」)。
+    合わなかったすべてのケースで一致する誤りがあれば、その説明だけを添える (n=1 のように
+    いくつもの誤りが同じ出力になるケースで、的外れな説明が混ざらないように)。NaN は同じ位置に
+    あれば一致とみなす (マスクの向きを逆にした実装は、すべて隠された行が NaN になる)。
 
     部分点は「誤りを見分けられる項目」だけで数える: よくある誤りの実装でも通ってしまう項目
     (例: n=1 の因果マスクは上下逆の triu でも通る) は、通っても得点にならない。
@@ -153,8 +156,9 @@ def check_against_reference(
     failures: list[str] = []
     passed = 0      # 通った項目
     earned = 0      # 通った項目のうち、誤りを見分けられる項目
-    diagnosed: list[str] = []
     diagnoses = list(diagnoses)
+    matches = [0] * len(diagnoses)   # 参照と合わなかったケースのうち、各誤りの実装と一致した数
+    mismatched = 0                   # 実行できたが参照と合わなかったケースの数
     total = len(cases)
     for case in cases:
         args, kwargs = case.cloned()
@@ -178,7 +182,7 @@ def check_against_reference(
         orig_args, orig_kwargs = case.cloned()
         mutated = any(isinstance(a, torch.Tensor) and not torch.equal(a, b)
                       for a, b in zip(args, orig_args) if isinstance(b, torch.Tensor))
-        problem = _compare(got, expected, atol, rtol)
+        problem = wrong_value = _compare(got, expected, atol, rtol)
         if problem is None and mutated:
             problem = (
                 "入力のテンソルをその場で書き換えています "
@@ -186,14 +190,11 @@ def check_against_reference(
             )
         if problem:
             failures.append(f"【{case.label}】{problem}")
-            for wrong_impl, why in diagnoses:
+            mismatched += bool(wrong_value)
+            for i, (wrong_impl, _why) in enumerate(diagnoses if wrong_value else ()):
                 try:
                     a, kw = case.cloned()
-                    if (
-                        why not in diagnosed
-                        and _compare(got, wrong_impl(*a, **kw), atol, rtol) is None
-                    ):
-                        diagnosed.append(why)
+                    matches[i] += _same(got, wrong_impl(*a, **kw), atol, rtol)
                 except Exception:  # noqa: BLE001 - 診断は補助なので失敗しても無視
                     pass
         else:
@@ -220,9 +221,27 @@ def check_against_reference(
     status = "partial" if earned else "incorrect"
     mark = "△ 一部正解" if earned else "× 不正解"
     note = "" if earned == passed else "。誤った実装でも通る項目は得点に数えません"
+    everywhere = [why for (_, why), m in zip(diagnoses, matches) if mismatched and m == mismatched]
+    diagnosed = everywhere or [why for (_, why), m in zip(diagnoses, matches) if m]
     advice = [f"考えられる原因: {why}" for why in diagnosed]
+    scoring = [] if earned == passed else [
+        "得点の付け方: よくある誤りの実装でも通ってしまう項目は、通っても数えません。"
+        f"誤りを見分けられる項目のうち通った {earned} 個 ÷ 全 {total} 項目"
+        f" = {earned / total:.2f} 点です。"
+    ]
     return Result(status, earned / total, f"{mark} ({passed}/{total} 項目を通過{note})",
-                  advice + failures + [f"ヒント: {hint}"])
+                  advice + failures + scoring + [f"ヒント: {hint}"])
+
+
+def _same(got: Any, wrong: Any, atol: float, rtol: float) -> bool:
+    """読者の出力が、よくある誤りの実装の出力と同じか (NaN は同じ位置にあれば同じとみなす)。"""
+    if (
+        isinstance(got, torch.Tensor) and isinstance(wrong, torch.Tensor)
+        and got.is_floating_point() and got.shape == wrong.shape and got.dtype == wrong.dtype
+        and got.device == wrong.device
+    ):
+        return torch.allclose(got, wrong, atol=atol, rtol=rtol, equal_nan=True)
+    return _compare(got, wrong, atol, rtol) is None
 
 
 def _passes(wrong_impl: Callable, case: Case, expected: Any, atol: float, rtol: float) -> bool:

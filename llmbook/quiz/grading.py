@@ -148,6 +148,12 @@ def _grade_multi(q, resp) -> Result:
         if hits == n_correct and misses == 0
         else ("partial" if score > 0 else "incorrect")
     )
+    if status != "correct":
+        details.append(
+            f"得点の付け方: (正しく選んだ数 {hits} − 誤って選んだ数 {misses})"
+            f" ÷ 正解の数 {n_correct} (0 未満は 0 点)。"
+            "当てずっぽうに多く選ぶと、誤りの分だけ減ります。"
+        )
     return Result(
         status, score,
         f"{_mark(status)} (正解 {n_correct} 個のうち {hits} 個を選び、誤りを {misses} 個選んだ)",
@@ -262,6 +268,10 @@ def _grade_ordering(q, resp) -> Result:
         first = next(i for i, r in enumerate(resp) if r != i)
         details.append(f"{first + 1} 番目は「{q['items'][first]}」です。")
         details.append("正しい順: " + " → ".join(q["items"]))
+        details.append(
+            f"得点の付け方: 正しい位置 (何番目か) に置けた項目の数 ÷ 項目の数 = {right}/{n}。"
+            "前後関係ではなく、それぞれの位置が合っているかで数えます。"
+        )
     return Result(status, right / n, f"{_mark(status)} ({right}/{n} 個が正しい位置)", details)
 
 
@@ -304,7 +314,7 @@ def grade(question: dict[str, Any], response: Any) -> Result:
     if qtype == "code":
         from .codecheck import grade_code
 
-        return grade_code(question, response)
+        return _with_explanation(question, grade_code(question, response))
     fn = {
         "single": _grade_single,
         "multi": _grade_multi,
@@ -316,4 +326,11 @@ def grade(question: dict[str, Any], response: Any) -> Result:
     }.get(qtype)
     if fn is None:
         return Result("error", 0.0, f"未知の問題の種類です: {qtype!r}")
-    return fn(question, response)
+    return _with_explanation(question, fn(question, response))
+
+
+def _with_explanation(question: dict[str, Any], result: Result) -> Result:
+    """記録される自動採点の結果に、問題の解説 (``explanation``) を付ける (quiz.js も同じ)。"""
+    if result.recordable and result.status != "self_assessed":
+        result.explanation = question.get("explanation", "") or ""
+    return result

@@ -19,6 +19,8 @@ class Result:
     score: 0〜1 の得点 (invalid と error は 0 で、記録しない)
     message: 最初に見せる 1 行 (○/× を文字でも示す)
     details: 理由の説明 (選択肢ごとの「なぜ」など)
+    explanation: 問題の解説 (バンクの ``explanation``)。:func:`~llmbook.quiz.grading.grade` が、
+        記録される自動採点の結果にだけ付ける (ウィジェットも Web サイトも「解説」として表示する)
     """
 
     status: str
@@ -26,6 +28,7 @@ class Result:
     message: str
     details: list[str] = field(default_factory=list)
     max_score: float = 1.0
+    explanation: str = ""
 
     @property
     def correct(self) -> bool:
@@ -38,5 +41,5 @@ class Result:
     def as_dict(self) -> dict[str, Any]:
         return {
             "status": self.status, "score": self.score, "message": self.message,
-            "details": list(self.details),
+            "details": list(self.details), "explanation": self.explanation,
         }

@@ -65,7 +65,7 @@ def _ref_html(ref: str | None) -> str:
     return f"<div><small>関連する章: {'・'.join(parts)}</small></div>"
 
 
-def feedback_html(result: Result, explanation: str = "") -> str:
+def feedback_html(result: Result) -> str:
     color = _COLORS.get(result.status, "inherit")
     parts = [
         f'<div role="status" style="border-left:4px solid {color};padding:4px 8px;margin:4px 0">'
@@ -77,8 +77,8 @@ def feedback_html(result: Result, explanation: str = "") -> str:
             + "".join(f"<li>{_esc(d)}</li>" for d in result.details)
             + "</ul>"
         )
-    if explanation and result.recordable and result.status != "self_assessed":
-        parts.append(f"<div>解説: {_esc(explanation)}</div>")
+    if result.explanation:  # grade() が、記録される自動採点の結果にだけ付ける
+        parts.append(f"<div>解説: {_esc(result.explanation)}</div>")
     parts.append("</div>")
     return "".join(parts)
 
@@ -323,7 +323,7 @@ class QuestionWidget:
         response = self.response()
         result = grade(self.q, response)
         self.last = result
-        self.feedback.value = feedback_html(result, self.q.get("explanation", ""))
+        self.feedback.value = feedback_html(result)
         if result.recordable:
             # 関数は記録されない
             self.store.record(self.chapter, self.quiz_id, self.q["id"], result, response)

@@ -37,10 +37,17 @@
   // ------------------------------------------------------------ 採点 (grading.py と同じ規則)
   function cpLen(s) { return Array.from(s).length; }
   function isInt(x) { return typeof x === "number" && Number.isInteger(x); }
-  function fmt(x) { return Number.isInteger(x) ? String(x) : String(Number(x.toPrecision(6))); }
+  // Python の f"{x:g}" と同じ表記 (有効数字 6 桁、指数が -4 未満か 6 以上なら 1e-06 の形)
+  function fmt(x) {
+    if (Number.isInteger(x)) return String(x);
+    var parts = x.toExponential(5).split("e"), exp = parseInt(parts[1], 10);
+    if (exp >= -4 && exp < 6) return String(Number(x.toPrecision(6)));
+    var mantissa = parts[0].replace(/\.?0+$/, "");
+    return mantissa + "e" + (exp < 0 ? "-" : "+") + (Math.abs(exp) < 10 ? "0" : "") + Math.abs(exp);
+  }
   function mark(status) { return { correct: "○ 正解", partial: "△ 一部正解", incorrect: "× 不正解" }[status]; }
   function result(status, score, message, details) {
-    return { status: status, score: score, message: message, details: details || [] };
+    return { status: status, score: score, message: message, details: details || [], explanation: "" };
   }
   function invalid(msg) { return result("invalid", 0, msg); }
 
@@ -109,6 +116,7 @@
     // 得点 = max(0, (正しく選んだ数 − 誤って選んだ数) / 正解の数)。全部に印を付けると 0 点になる
     var score = Math.max(0, (hits - misses) / nCorrect);
     var status = hits === nCorrect && misses === 0 ? "correct" : (score > 0 ? "partial" : "incorrect");
+    if (status !== "correct") details.push("得点の付け方: (正しく選んだ数 " + hits + " − 誤って選んだ数 " + misses + ") ÷ 正解の数 " + nCorrect + " (0 未満は 0 点)。当てずっぽうに多く選ぶと、誤りの分だけ減ります。");
     return result(status, score, mark(status) + " (正解 " + nCorrect + " 個のうち " + hits + " 個を選び、誤りを " + misses + " 個選んだ)", details);
   }
 
@@ -178,6 +186,7 @@
       var first = r.findIndex(function (x, i) { return x !== i; });
       details.push((first + 1) + " 番目は「" + q.items[first] + "」です。");
       details.push("正しい順: " + q.items.join(" → "));
+      details.push("得点の付け方: 正しい位置 (何番目か) に置けた項目の数 ÷ 項目の数 = " + right + "/" + n + "。前後関係ではなく、それぞれの位置が合っているかで数えます。");
     }
     return result(status, right / n, mark(status) + " (" + right + "/" + n + " 個が正しい位置)", details);
   }
@@ -196,18 +205,15 @@
       q.key_ideas.map(function (idea, i) { return (ticked.indexOf(i) >= 0 ? "☑ " : "☐ ") + idea; }));
   }
 
+  var GRADERS = { single: gradeSingle, multi: gradeMulti, numeric: gradeNumeric, short: gradeShort, matching: gradeMatching, ordering: gradeOrdering, essay: gradeEssay };
+
   function grade(q, r) {
-    switch (q.type) {
-      case "single": return gradeSingle(q, r);
-      case "multi": return gradeMulti(q, r);
-      case "numeric": return gradeNumeric(q, r);
-      case "short": return gradeShort(q, r);
-      case "matching": return gradeMatching(q, r);
-      case "ordering": return gradeOrdering(q, r);
-      case "essay": return gradeEssay(q, r);
-      case "code": return invalid("コード課題は Jupyter / Colab でノートブックを実行して採点します (ブラウザでは Python を動かせません)。");
-      default: return result("error", 0, "未知の問題の種類です: " + q.type);
-    }
+    if (q.type === "code") return invalid("コード課題は Jupyter / Colab でノートブックを実行して採点します (ブラウザでは Python を動かせません)。");
+    if (!Object.prototype.hasOwnProperty.call(GRADERS, q.type)) return result("error", 0, "未知の問題の種類です: " + q.type);
+    var res = GRADERS[q.type](q, r);
+    // 記録される自動採点の結果にだけ、問題の解説を付ける (grading.py の _with_explanation と同じ)
+    res.explanation = (res.status !== "invalid" && res.status !== "error" && res.status !== "self_assessed") ? (q.explanation || "") : "";
+    return res;
   }
 
   // ------------------------------------------------------------ 記録 (localStorage)
@@ -328,14 +334,12 @@
     });
   }
 
-  function showFeedback(box, res, explanation) {
+  function showFeedback(box, res) {
     box.textContent = "";
     box.className = "llmbook-feedback llmbook-" + res.status;
     box.appendChild(el("strong", { text: res.message }));
     if (res.details.length) box.appendChild(el("ul", {}, res.details.map(function (d) { return el("li", { text: d }); })));
-    if (explanation && res.status !== "invalid" && res.status !== "error" && res.status !== "self_assessed") {
-      box.appendChild(el("div", { class: "llmbook-explanation", text: "解説: " + explanation }));
-    }
+    if (res.explanation) box.appendChild(el("div", { class: "llmbook-explanation", text: "解説: " + res.explanation }));
   }
 
   function previousText(rec) {
@@ -366,7 +370,7 @@
     function doSubmit() {
       var response = getResponse();
       var res = grade(q, response);
-      showFeedback(feedback, res, q.explanation);
+      showFeedback(feedback, res);
       recordResult(data.chapter, data.quiz, q.id, res, response);
       if (res.status !== "invalid" && res.status !== "error") prev.textContent = "";
       onGraded();
