@@ -122,6 +122,7 @@ def plot_heads(weights, tokens: Sequence[str], title: str = ""):
         ax.set_title(f"ヘッド {h}")
         ax.set_xlabel("参照される位置 (キー)")
         ax.set_ylabel("予測している位置 (クエリ)")
+    fig.subplots_adjust(hspace=0.35)
     fig.colorbar(im, ax=axes, fraction=0.03, pad=0.02, label="注意の重み")
     if title:
         fig.suptitle(title)
