@@ -119,7 +119,8 @@ def test_exercise_small_score_gap_gives_perplexity_3_4():
     """§1 の「やってみよう」: 正解だけ +3 (V = 50) なら PPL = (e^3 + 49) / e^3 ≈ 3.4。"""
     targets = torch.randint(0, 50, (4, 16), generator=torch.Generator().manual_seed(0))
     ppl = perplexity(F.one_hot(targets, 50).float() * 3, targets)
-    assert math.isclose(ppl, (math.exp(3) + 49) / math.exp(3), rel_tol=1e-5) and round(ppl, 1) == 3.4
+    assert math.isclose(ppl, (math.exp(3) + 49) / math.exp(3), rel_tol=1e-5)
+    assert round(ppl, 1) == 3.4
 
 
 def test_perplexity_from_log_probs_rejects_bad_input():
