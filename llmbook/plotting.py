@@ -81,7 +81,7 @@ def plot_attention(
     vmax: float = 1.0,
     cmap: str = HEATMAP_CMAP,
 ):
-    """注意の重み (行 = クエリ、列 = キー) をトークン名つきのヒートマップで描く。
+    """アテンションの重み (行 = クエリ、列 = キー) をトークン名つきのヒートマップで描く。
 
     ``weights`` は形が ``(len(query_tokens), len(key_tokens))`` の配列か Tensor。
     各行の和は 1 (softmax の出力) を想定している。戻り値は描いた ``Axes``。
@@ -95,7 +95,8 @@ def plot_attention(
     query_tokens = list(query_tokens)
     if w.ndim != 2:
         raise ValueError(
-            f"注意の重みは 2 次元 (クエリ × キー) で渡してください。受け取った形: {w.shape}")
+            "アテンションの重みは 2 次元 (クエリ × キー) で渡してください。"
+            f"受け取った形: {w.shape}")
     if w.shape != (len(query_tokens), len(key_tokens)):
         raise ValueError(
             f"重みの形 {w.shape} とトークン数 (クエリ {len(query_tokens)}, "
