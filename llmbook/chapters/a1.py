@@ -423,7 +423,7 @@ class CausalSelfAttention(nn.Module):
         self.out = nn.Linear(d_model, d_model)
 
     def forward(self, x: torch.Tensor, return_weights: bool = False):
-        """x: (B, T, d) → (B, T, d)。return_weights なら注意の重み (B, heads, T, T) も返す。"""
+        """x: (B, T, d) → (B, T, d)。return_weights なら重み (B, heads, T, T) も返す。"""
         B, T, D = x.shape
         d_k = D // self.n_heads
         qkv = self.qkv(x).view(B, T, 3, self.n_heads, d_k)
@@ -466,7 +466,7 @@ class TinyAttentionLM(CharLM):
 
     @torch.no_grad()
     def attention_weights(self, ids: torch.Tensor) -> torch.Tensor:
-        """ID (B, T) を読んだときの注意の重み (B, heads, T, T)。"""
+        """ID (B, T) を読んだときのアテンションの重み (B, heads, T, T)。"""
         return self.features(self.embed(ids.to(self._device())), return_weights=True)[1]
 
 

@@ -7,7 +7,7 @@
 - :mod:`~llmbook.lm.eval` — 長い ID 列の評価 (窓をずらす・区間に分ける)、予測、生成
 - :mod:`~llmbook.lm.tables` — パープレキシティの表の表示 (テキスト・Markdown・HTML・図)
 - :mod:`~llmbook.lm.plots` — A-1 の図 (バイグラムのヒートマップ、学習曲線、ヘッドごとの
-  注意マップ、距離と勾配、系列長と時間)
+  アテンションの重み、距離と勾配、系列長と時間)
 """
 from __future__ import annotations
 

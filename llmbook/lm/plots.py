@@ -104,7 +104,7 @@ def plot_learning_curves(curves: Mapping[str, Sequence[float]], reference: float
 
 
 def plot_heads(weights, tokens: Sequence[str], title: str = ""):
-    """ヘッドごとの注意の重み (heads, T, T) を、ヘッドごとのヒートマップで並べる (平均しない)。"""
+    """アテンションの重み (heads, T, T) を、ヘッドごとのヒートマップで並べる (平均しない)。"""
     setup_japanese()
     w = _as_array(weights)
     heads = w.shape[0]
@@ -123,7 +123,7 @@ def plot_heads(weights, tokens: Sequence[str], title: str = ""):
         ax.set_xlabel("参照される位置 (キー)")
         ax.set_ylabel("予測している位置 (クエリ)")
     fig.subplots_adjust(hspace=0.35)
-    fig.colorbar(im, ax=axes, fraction=0.03, pad=0.02, label="注意の重み")
+    fig.colorbar(im, ax=axes, fraction=0.03, pad=0.02, label="アテンションの重み")
     if title:
         fig.suptitle(title)
     return fig
