@@ -45,7 +45,8 @@ _STYLE = """
 
 def _check_terms(terms: Any) -> list[dict[str, Any]]:
     if not isinstance(terms, (list, tuple)):
-        raise TypeError(f"terms には用語 (辞書) のリストを渡してください。受け取った型: {type(terms).__name__}")
+        raise TypeError("terms には用語 (辞書) のリストを渡してください。"
+                        f"受け取った型: {type(terms).__name__}")
     if not terms:
         raise ValueError("terms が空です。用語を 1 つ以上渡してください")
     for i, t in enumerate(terms):
@@ -90,7 +91,8 @@ def glossary_html(terms: Sequence[dict[str, Any]] | None = None, *, target: str 
     """用語集を自己完結した HTML (``<style>`` つき) にする。
 
     ``terms`` を省くと ``llmbook/data/glossary.yaml`` を読む。``target`` は章へのリンクの行き先で、
-    ``"site"`` なら Web サイトの ``.html``、``"notebook"`` なら同じフォルダのノートブック ``.ipynb``。
+    ``"site"`` なら Web サイトの ``.html``、``"notebook"`` なら同じフォルダの
+    ノートブック ``.ipynb``。
     """
     if target not in _LINK_SUFFIX:
         raise ValueError(f"target は 'site' か 'notebook' にしてください。受け取った値: {target!r}")
