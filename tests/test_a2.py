@@ -24,6 +24,7 @@ from llmbook.chapters.a2 import (
     DecoderLM,
     TorchSelfAttention,
     TransformerBlock,
+    causal_mask,
     check_d_model_heads,
     count_parameters,
     expected_parameters,
@@ -342,6 +343,135 @@ def test_skeleton_bad_config():
         DecoderLM(20, d_model=10, n_heads=4)
 
 
+# ---------------------------------------------------------------- 差し込み口 (A-3〜A-5 のため)
+def test_causal_mask_and_mask_validation():
+    assert torch.equal(causal_mask(3), torch.ones(3, 3, dtype=torch.bool).tril())
+    # KV キャッシュの形: クエリ 2 個はキー 5 個の最後の 2 個
+    assert causal_mask(2, 5).tolist() == [[True] * 4 + [False], [True] * 5]
+    with pytest.raises(ValueError, match="t_q <= t_k"):
+        causal_mask(4, 3)
+    block = TransformerBlock(8, TorchSelfAttention(8, 2), MLP(8))
+    x = torch.randn(1, 4, 8)
+    with pytest.raises(TypeError, match="bool"):
+        block(x, nn.Transformer.generate_square_subsequent_mask(4))
+    with pytest.raises(ValueError, match="逆"):
+        block(x, ~causal_mask(4))
+    with pytest.raises(ValueError, match=r"\(T_q, T_k\)"):
+        block(x, causal_mask(3))
+    with pytest.raises(ValueError, match=r"\(T_q, T_k\)"):
+        block.attn(x, causal_mask(4, 6))  # TorchSelfAttention はキャッシュを持たない
+    with pytest.raises(TypeError, match="追加の引数"):
+        block(x, cache=object())
+
+
+def test_block_and_skeleton_pass_extra_arguments_to_attn():
+    seen = []
+
+    class Recorder(nn.Module):
+        def forward(self, x, mask=None, **kw):
+            seen.append((tuple(mask.shape) if mask is not None else None, kw))
+            return torch.zeros_like(x)
+
+    model = DecoderLM(20, d_model=8, n_layers=2, n_heads=2, max_len=10,
+                      make_attn=lambda d, h: Recorder())
+    model(torch.zeros(1, 3, dtype=torch.long), start_pos=4, cache=["c0", "c1"], flag=1)
+    assert seen == [((3, 7), {"flag": 1, "cache": "c0"}), ((3, 7), {"flag": 1, "cache": "c1"})]
+    with pytest.raises(ValueError, match="cache"):
+        model(torch.zeros(1, 3, dtype=torch.long), cache=["c0"])
+    with pytest.raises(ValueError, match="max_len"):
+        model(torch.zeros(1, 3, dtype=torch.long), start_pos=8)
+    with pytest.raises(ValueError, match="start_pos"):
+        model(torch.zeros(1, 3, dtype=torch.long), start_pos=-1)
+
+
+def test_skeleton_is_causal_by_default_and_start_pos_shifts_positions():
+    set_seed(0)
+    model = DecoderLM(20, d_model=8, n_layers=2, n_heads=2, max_len=8)
+    ids = torch.randint(0, 20, (1, 6))
+    ids2 = ids.clone()
+    ids2[0, -1] = (ids[0, -1] + 1) % 20
+    with torch.no_grad():
+        assert torch.allclose(model(ids)[0, :-1], model(ids2)[0, :-1])  # 既定は因果
+        assert torch.equal(model(ids), model(ids, causal_mask(6)))
+        model.causal = False
+        assert not torch.allclose(model(ids)[0, :-1], model(ids2)[0, :-1])
+        # start_pos は位置埋め込みの行をずらす (マスクなしの 1 トークンで比べる)
+        one = ids[:, :1]
+        h = model.tok_emb(one) + model.pos_emb.weight[3]
+        for block in model.blocks:
+            h = block(h)
+        assert torch.allclose(model(one, start_pos=3), model.head(model.ln_f(h)))
+
+
+def test_sinusoidal_skeleton_scales_token_embeddings():
+    set_seed(0)
+    d = 64
+    model = DecoderLM(500, d_model=d, n_layers=1, n_heads=4, max_len=8, positions="sinusoidal")
+    std = model.tok_emb.weight.std().item()
+    assert abs(std - d**-0.5) < 0.01  # √d 倍すると標準偏差 1、位置 (RMS 約 0.7) と同じくらい
+    assert abs(DecoderLM(500, d_model=d, n_layers=1).tok_emb.weight.std().item() - 0.02) < 0.002
+
+
+def test_skeleton_rejects_bad_sizes():
+    for kw, words in [(dict(vocab_size=0), "vocab_size"), (dict(n_layers=0), "n_layers"),
+                      (dict(max_len=True), "max_len")]:
+        args = dict(vocab_size=20, d_model=8, n_heads=2) | kw
+        with pytest.raises(ValueError, match=words):
+            DecoderLM(**args)
+
+
+def test_fast_bpe_equals_the_naive_loop():
+    from llmbook.chapters.a2 import PRETOKENIZE
+
+    def naive(text, n):  # 本文の naive_bpe と同じ: 結合のたびに数え直す
+        words, merges = [list(w) for w in PRETOKENIZE.findall(text)], []
+        for _ in range(n):
+            pairs = {}
+            for w in words:
+                for p in zip(w, w[1:]):
+                    pairs[p] = pairs.get(p, 0) + 1
+            if not pairs or max(pairs.values()) < 2:
+                break
+            best = min(pairs, key=lambda p: (-pairs[p], p))
+            merges.append(best)
+            words = [merge_pair(w, best) for w in words]
+        return merges
+
+    assert train_bpe("ああいああい", 10)[0] == [("あ", "あ"), ("ああ", "い")]
+    for text in (TEXT, "いいいいい。いいい", "abababab cabab"):
+        assert train_bpe(text, 30)[0] == naive(text, 30), text
+
+
+def test_exercise_post_ln_trains_at_a_smaller_learning_rate():
+    """§8 の「やってみよう」: 学習率 3e-3 なら Post-LN もユニグラムより下がる (本文の設定)。"""
+    from llmbook.chapters.a1 import get_batch, load_a1_data
+
+    data = load_a1_data()
+    V = data.vocab_size
+    freq = torch.bincount(data.train_ids, minlength=V).double()
+    p = freq[freq > 0] / freq.sum()
+    unigram = -(p * p.log()).sum().item()
+
+    def short_run(pre_ln, lr, steps=100):
+        set_seed(0)
+        model = DecoderLM(V, d_model=32, n_layers=4, n_heads=4, max_len=32, pre_ln=pre_ln)
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        g = torch.Generator().manual_seed(1)
+        losses = []
+        for _ in range(steps):
+            x, y = get_batch(data.train_ids, 12, 32, generator=g)
+            loss = F.cross_entropy(model(x).reshape(-1, V), y.reshape(-1))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        return sum(losses[-10:]) / 10
+
+    post_small = short_run(False, 3e-3)
+    assert post_small < unigram - 0.15
+    assert post_small < short_run(True, 1e-2) + 0.05  # 「同じくらいか、それより低く」
+
+
 # ---------------------------------------------------------------- 問題バンクと採点
 def _correct_response(q):
     t = q["type"]
@@ -363,9 +493,10 @@ def test_bank_has_every_required_kind_of_question():
     assert [q.id for q in bank.quizzes] == ["terms", "shapes", "positions", "norms", "code"]
     types = {q["type"] for quiz in bank.quizzes for q in quiz.questions}
     assert {"matching", "short", "single", "multi", "numeric", "ordering", "code"} <= types
+    # 章の関数を上書きしない名前 (ひな形を実行しても §4・§5 の関数は残る)
     assert [q["function_name"] for q in bank.quiz("code").questions] == [
-        "sinusoidal_encoding",
-        "layer_norm",
+        "my_sinusoidal_encoding",
+        "my_layer_norm",
     ]
 
 
@@ -424,6 +555,7 @@ def test_checkers_accept_the_chapter_code_and_diagnose_common_mistakes():
     for wrong, words in [
         (C._ln_unbiased, "d − 1"),
         (C._ln_eps_outside, "平方根の外"),
+        (C._ln_no_eps, "eps を使っていない"),
         (C._ln_batch_axis, "バッチ正規化"),
         (C._ln_no_affine, "weight"),
     ]:

@@ -7,11 +7,22 @@ import collections
 import heapq
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from llmbook.a2_tools import (
+    apply_merge,
+    check_d_model_heads,
+    check_ids,
+    check_lm_config,
+    check_mask,
+    check_sequence,
+    check_token_stream,
+    index_pairs,
+)
 
 __all__ = [
     "trace_shapes",
@@ -19,14 +30,14 @@ __all__ = [
     "merge_pair",
     "train_bpe",
     "BPETokenizer",
+    "sample_skipgram_batch",
     "train_skipgram",
     "nearest_tokens",
     "sinusoidal_encoding",
     "shift_rotation",
     "layer_norm",
-    "check_d_model_heads",
+    "causal_mask",
     "TorchSelfAttention",
-    "check_sequence",
     "MLP",
     "TransformerBlock",
     "DecoderLM",
@@ -84,41 +95,19 @@ def merge_pair(tokens: list, pair: tuple) -> list:
     return out
 
 
-def _apply_merge(words: list, freqs: list, where: dict, pair: tuple) -> collections.Counter:
-    """pair を含むかたまりだけを書き換え、隣り合う組の回数の増減 (回数 × かたまりの頻度) を返す。"""
-    delta = collections.Counter()
-    for i in where.pop(pair):
-        old = words[i]
-        new = merge_pair(old, pair)
-        if len(new) == len(old):
-            continue                                     # もう含まない (古い記録)
-        words[i] = new
-        diff = collections.Counter(zip(new, new[1:]))
-        diff.subtract(collections.Counter(zip(old, old[1:])))
-        for q, n in diff.items():
-            if n:
-                delta[q] += n * freqs[i]
-                if n > 0:
-                    where[q].add(i)
-    return delta
-
-
+# --- a2_transformer_overview.ipynb: 小さな例で 1 ステップずつ
 def train_bpe(text: str, n_merges: int) -> tuple:
     """text で BPE の結合規則を最大 ``n_merges`` 個学習する (A-2 §2 で導入。Sennrich ほか 2016)。
 
-    戻り値は (結合した組のリスト, そのときの出現回数のリスト)。回数は、重なり (「いいい」) が
-    なければ減るトークン数。同じ回数なら文字列の順で前の組。2 回以上の組がなくなれば止まる。"""
+    戻り値は (結合した組のリスト, そのときの出現回数のリスト)。同じ回数なら文字列の順で前の組。
+    2 回以上の組がなくなれば止まる。結果は素朴な BPE (結合ごとに数え直す) と同じ。"""
     if not isinstance(text, str) or not text:
         raise ValueError("BPE を訓練するテキストが空です。1 文字以上の文字列を渡してください。")
     if isinstance(n_merges, bool) or not isinstance(n_merges, int) or n_merges < 0:
         raise ValueError(f"n_merges は 0 以上の整数にしてください (受け取った値: {n_merges!r})")
     chunks = collections.Counter(PRETOKENIZE.findall(text))      # かたまり → 回数
     words, freqs = [list(w) for w in chunks], list(chunks.values())
-    pairs, where = collections.Counter(), collections.defaultdict(set)
-    for i, (w, f) in enumerate(zip(words, freqs)):
-        for p in zip(w, w[1:]):
-            pairs[p] += f                                        # 組の回数
-            where[p].add(i)                                      # 組を含むかたまりの番号
+    pairs, where = index_pairs(words, freqs)        # 組の回数と、組を含むかたまりの番号
     heap = [(-c, p) for p, c in pairs.items()]                   # 回数の多い順に取り出すヒープ
     heapq.heapify(heap)
     merges, counts = [], []
@@ -130,31 +119,27 @@ def train_bpe(text: str, n_merges: int) -> tuple:
             break
         merges.append(p)
         counts.append(-c)
-        for q, n in _apply_merge(words, freqs, where, p).items():
-            pairs[q] += n
-            if pairs[q] > 0:
-                heapq.heappush(heap, (-pairs[q], q))
-            else:
-                del pairs[q]
+        for q in apply_merge(words, freqs, where, pairs, p, merge=merge_pair):
+            heapq.heappush(heap, (-pairs[q], q))                 # 回数が変わった組を入れ直す
     return merges, counts
 
 
 class BPETokenizer:
-    """バイトフォールバックつきの BPE トークナイザ (A-2 §2 で導入)。
+    """バイトフォールバックつきの BPE トークナイザ (A-2 §2 で導入)。``train`` で作る。
 
     ID 0〜255 は UTF-8 の 1 バイト (訓練用テキストにない文字に使う)、次に訓練用テキストの
-    文字 (文字コード順)、次に結合で作ったトークン (結合した順)。``train`` で作る。
+    文字 (文字コード順)、次に結合で作ったトークン (結合した順)。
     """
 
     n_bytes = 256
 
-    def __init__(self, chars, merges: Sequence[tuple]):
+    def __init__(self, chars, merges: list):
         self.chars = sorted(set(chars))
         self.merges = [tuple(m) for m in merges]
         self.ranks = {p: k for k, p in enumerate(self.merges)}      # 組 → 結合の順番
         byte_names = [f"<0x{b:02X}>" for b in range(self.n_bytes)]
         self.itos = byte_names + self.chars + [a + b for a, b in self.merges]
-        # 文字列 → ID (バイトは除く)。同じ文字列ができたときは小さい方の ID
+        # 文字列 → ID。違う結合で同じ文字列ができたら (あ+あい と ああ+い)、小さい方の ID
         self.stoi = {s: i for i, s in reversed(list(enumerate(self.itos))) if i >= self.n_bytes}
         self._cache: dict = {}
 
@@ -180,9 +165,9 @@ def _encode_chunk(self, chunk: str) -> list:
     """かたまりを、結合の順が早い組からつないで ID の列にする (未知の文字はバイト)。"""
     if chunk not in self._cache:
         parts = list(chunk)
+        none = len(self.merges)                                     # 「結合の規則にない」の印
         while len(parts) > 1:
             pairs = zip(parts, parts[1:])
-            none = len(self.merges)                                 # 「結合の規則にない」の印
             rank, j = min((self.ranks.get(p, none), j) for j, p in enumerate(pairs))
             if rank == none:
                 break                                               # もうつなげる組がない
@@ -199,6 +184,9 @@ def _encode(self, text: str) -> list:
     return [i for chunk in PRETOKENIZE.findall(text) for i in self._encode_chunk(chunk)]
 
 
+BPETokenizer._encode_chunk, BPETokenizer.encode = _encode_chunk, _encode
+
+
 def _decode(self, ids) -> str:
     """ID の列を文字列に戻す (A-2 §2 で導入)。続いたバイトの ID はまとめて UTF-8 として読む。"""
     out, pending = [], bytearray()
@@ -213,40 +201,43 @@ def _decode(self, ids) -> str:
     return "".join(out) + pending.decode("utf-8", errors="replace")
 
 
-BPETokenizer._encode_chunk = _encode_chunk
-BPETokenizer.encode, BPETokenizer.decode = _encode, _decode
+BPETokenizer.decode = _decode
 
 
 # --- a2_transformer_overview.ipynb: 文字のベクトルを学習する
+def sample_skipgram_batch(ids: torch.Tensor, cdf: torch.Tensor, window: int, negatives: int,
+                          batch_size: int, g: torch.Generator) -> tuple:
+    """skip-gram の 1 バッチ: (中心の ID (B,), 文脈の ID (B, 1 + K)) (A-2 §3 で導入)。
+
+    文脈の 0 列目は中心から前後 ``window`` 以内の正例、残り K 列は累積分布 ``cdf`` から選ぶ負例。
+    """
+    center = torch.randint(window, len(ids) - window, (batch_size,), generator=g)
+    offset = torch.randint(1, window + 1, (batch_size,), generator=g)
+    offset = offset * (torch.randint(0, 2, (batch_size,), generator=g) * 2 - 1)      # 前か後ろ
+    u = torch.rand(batch_size, negatives, generator=g, dtype=torch.float64)
+    neg = torch.searchsorted(cdf, u).clamp(max=len(cdf) - 1)                     # (B, K) 負例
+    return ids[center], torch.cat([ids[center + offset, None], neg], dim=1)     # (B,), (B, 1 + K)
+
+
 def train_skipgram(ids: torch.Tensor, vocab_size: int, dim: int = 32, window: int = 2,
                    negatives: int = 5, steps: int = 150, batch_size: int = 2048, lr: float = 0.03,
                    seed: int = 0) -> tuple:
     """文字の skip-gram を負例サンプリングで訓練する (A-2 §3 で導入。Mikolov ほか 2013)。
 
-    ids: (N,) の torch.long。中心から前後 ``window`` 以内を正例、頻度の 0.75 乗に比例して
-    選んだ ``negatives`` 個を負例とする。戻り値は (埋め込み (vocab_size, dim), 損失のリスト)。
-    乱数は ``seed`` の CPU の Generator だけから引くので、同じ seed なら同じ結果になる。
+    ids: (N,) の torch.long。負例は頻度の 0.75 乗に比例して選ぶ。戻り値は (埋め込み u
+    (vocab_size, dim), 損失のリスト)。乱数は ``seed`` の CPU の Generator だけから引く。
     """
-    if not isinstance(ids, torch.Tensor) or ids.ndim != 1 or ids.dtype != torch.long:
-        raise ValueError("ids は 1 次元の torch.long の Tensor で渡してください")
-    if len(ids) <= 2 * window:
-        raise ValueError(f"ids が短すぎます ({len(ids)} 個)。窓 (前後 {window}) より長くします")
+    check_token_stream(ids, window)                                     # 形と長さ (裏方)
     g = torch.Generator().manual_seed(seed)
     w_in = ((torch.rand(vocab_size, dim, generator=g) - 0.5) / dim).requires_grad_()  # u: 中心
     w_out = torch.zeros(vocab_size, dim, requires_grad=True)                          # v: 周り
     freq = torch.bincount(ids, minlength=vocab_size).double() ** 0.75
     cdf = freq.cumsum(0) / freq.sum()                                   # 負例を選ぶ累積分布
     sign = torch.tensor([1.0] + [-1.0] * negatives)                     # 正例は +、負例は −
-    opt = torch.optim.Adam([w_in, w_out], lr=lr)
-    losses = []
+    opt, losses = torch.optim.Adam([w_in, w_out], lr=lr), []
     for _ in range(steps):
-        center = torch.randint(window, len(ids) - window, (batch_size,), generator=g)
-        offset = torch.randint(1, window + 1, (batch_size,), generator=g)
-        offset = offset * (torch.randint(0, 2, (batch_size,), generator=g) * 2 - 1)      # 前か後ろ
-        u = torch.rand(batch_size, negatives, generator=g, dtype=torch.float64)
-        neg = torch.searchsorted(cdf, u).clamp(max=vocab_size - 1)                   # (B, K) 負例
-        ctx = torch.cat([ids[center + offset, None], neg], dim=1)                    # (B, 1 + K)
-        scores = (w_out[ctx] @ w_in[ids[center], :, None]).squeeze(-1)                 # (B, 1 + K)
+        center, ctx = sample_skipgram_batch(ids, cdf, window, negatives, batch_size, g)
+        scores = (w_out[ctx] @ w_in[center, :, None]).squeeze(-1)       # (B, 1 + K) 内積
         loss = -F.logsigmoid(scores * sign).sum(-1).mean()
         opt.zero_grad()
         loss.backward()
@@ -327,19 +318,23 @@ def layer_norm(x: torch.Tensor, weight: torch.Tensor | None = None,
 
 
 # --- a2_transformer_overview.ipynb: 6. Transformer ブロック: 差し込み口つきの部品
-def check_d_model_heads(d_model: int, n_heads: int) -> None:
-    """d_model と n_heads が正の整数で、割り切れるかを確かめる (A-2 §6 で導入)。"""
-    for name, value in (("d_model", d_model), ("n_heads", n_heads)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} は 1 以上の整数にしてください (受け取った値: {value!r})")
-    if d_model % n_heads:
-        raise ValueError(f"d_model ({d_model}) は n_heads ({n_heads}) で割り切れる必要があります")
+def causal_mask(t_q: int, t_k: int | None = None) -> torch.Tensor:
+    """因果マスク (t_q, t_k) の bool、True = 参照してよい (A-2 §6 で導入。A-5 で詳しく扱う)。
+
+    クエリ t_q 個は、キー t_k 個 (既定は t_q) の最後の t_q 個と同じ位置とし、自分と前だけを見る。
+    """
+    t_k = t_q if t_k is None else t_k
+    if not all(isinstance(t, int) and not isinstance(t, bool) for t in (t_q, t_k)) \
+            or not 1 <= t_q <= t_k:
+        raise ValueError(f"1 <= t_q <= t_k の整数にしてください (受け取った値: {t_q!r}, {t_k!r})")
+    return torch.ones(t_q, t_k, dtype=torch.bool).tril(t_k - t_q)
 
 
 class TorchSelfAttention(nn.Module):
     """nn.MultiheadAttention を、この本の差し込み口 attn(x, mask) に合わせて包む (A-2 §6 で導入)。
 
     x: (B, T, d) → (B, T, d)。mask: None か (T, T) の bool で True = 参照してよい (PyTorch と逆)。
+    KV キャッシュなどの追加の引数は持たない (A-5 の自作のアテンションで扱う)。
     """
 
     def __init__(self, d_model: int, n_heads: int):
@@ -347,18 +342,14 @@ class TorchSelfAttention(nn.Module):
         check_d_model_heads(d_model, n_heads)
         self.mha = nn.MultiheadAttention(d_model, n_heads, batch_first=True)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, **kw) -> torch.Tensor:
+        if any(v is not None for v in kw.values()):
+            raise TypeError(f"TorchSelfAttention は追加の引数 {sorted(kw)} を受け取れません "
+                            "(KV キャッシュは A-5 の自作のアテンションで使います)")
+        if mask is not None:
+            check_mask(mask, x.shape[1], x.shape[1])
         attn_mask = None if mask is None else ~mask                 # PyTorch は True = 参照しない
         return self.mha(x, x, x, attn_mask=attn_mask, need_weights=False)[0]
-
-
-def check_sequence(x, d_model: int) -> None:
-    """x が (B, T, d_model) の浮動小数点の Tensor であることを確かめる (A-2 §6 で導入)。"""
-    ok = isinstance(x, torch.Tensor) and x.ndim == 3 and x.shape[-1] == d_model
-    if not ok or not x.is_floating_point():
-        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"入力は (B, T, d_model) = (B, T, {d_model}) の浮動小数点の Tensor に"
-                         f"してください (受け取った形: {got})")
 
 
 class MLP(nn.Module):
@@ -376,9 +367,9 @@ class MLP(nn.Module):
 class TransformerBlock(nn.Module):
     """アテンションと FFN を差し込んで使う Transformer ブロック (A-2 §6 で導入)。
 
-    attn: ``attn(x, mask)`` で (B, T, d) → (B, T, d) を返す nn.Module (mask の True = 参照可)。
-    ffn: ``ffn(x)`` で (B, T, d) → (B, T, d) を返す nn.Module。
-    pre_ln=True (既定) なら x + Attn(LN(x)) の Pre-LN、False なら LN(x + Attn(x)) の Post-LN。
+    attn(x, mask, **kw) と ffn(x) は (B, T, d) → (B, T, d) の nn.Module。mask は None か
+    (T, T_k) の bool (True = 参照してよい)。pre_ln=True (既定) なら x + Attn(LN(x))、False なら
+    LN(x + Attn(x)) (Post-LN)。
     """
 
     def __init__(self, d_model: int, attn: nn.Module, ffn: nn.Module, *, pre_ln: bool = True):
@@ -390,12 +381,14 @@ class TransformerBlock(nn.Module):
         self.ln1, self.attn = nn.LayerNorm(d_model), attn
         self.ln2, self.ffn = nn.LayerNorm(d_model), ffn
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, **attn_kw) -> torch.Tensor:
         check_sequence(x, self.d_model)
-        if self.pre_ln:
-            x = x + self.attn(self.ln1(x), mask)                  # アテンション: 位置どうしを混ぜる
+        if mask is not None:
+            check_mask(mask, x.shape[1])                          # (T, T_k)、対角が True
+        if self.pre_ln:                                           # attn_kw は attn へそのまま
+            x = x + self.attn(self.ln1(x), mask, **attn_kw)       # アテンション: 位置どうしを混ぜる
             return x + self.ffn(self.ln2(x))                      # FFN: 位置ごとに変換する
-        x = self.ln1(x + self.attn(x, mask))
+        x = self.ln1(x + self.attn(x, mask, **attn_kw))
         return self.ln2(x + self.ffn(x))
 
 
@@ -403,20 +396,17 @@ class TransformerBlock(nn.Module):
 class DecoderLM(nn.Module):
     """デコーダーのみ型の言語モデルの骨格 (A-2 §7 で導入。A-3〜A-5 が部品を差し替えて使う)。
 
-    埋め込み + 位置 → TransformerBlock × n_layers → 最後の LayerNorm → 出力層 (tie_weights なら
-    埋め込みと共有)。``make_attn(d_model, n_heads)`` と ``make_ffn(d_model)`` が各ブロックの部品を
-    作る (既定は TorchSelfAttention と MLP)。positions は "learned" (既定) か "sinusoidal"。
-    """
+    埋め込み + 位置 → ブロック × n_layers → 最後の LayerNorm (Pre-LN のとき) → 出力層。部品は
+    make_attn(d_model, n_heads)・make_ffn(d_model) が作る。causal なら mask の既定は因果マスク。"""
 
     def __init__(self, vocab_size: int, d_model: int = 64, n_layers: int = 2, n_heads: int = 4,
                  max_len: int = 128, *, positions: str = "learned", pre_ln: bool = True,
-                 tie_weights: bool = True, make_attn: Callable | None = None,
+                 tie_weights: bool = True, causal: bool = True, make_attn: Callable | None = None,
                  make_ffn: Callable | None = None):
         super().__init__()
-        check_d_model_heads(d_model, n_heads)
-        if positions not in ("learned", "sinusoidal"):
-            raise ValueError(f"positions は 'learned' か 'sinusoidal' です ({positions!r})")
+        check_lm_config(vocab_size, d_model, n_layers, n_heads, max_len, positions)   # 裏方
         self.vocab_size, self.d_model, self.max_len = vocab_size, d_model, max_len
+        self.causal = causal
         self.tok_emb = nn.Embedding(vocab_size, d_model)
         self.pos_emb = nn.Embedding(max_len, d_model) if positions == "learned" else None
         if positions == "sinusoidal":
@@ -427,29 +417,36 @@ class DecoderLM(nn.Module):
             for _ in range(n_layers))
         self.ln_f = nn.LayerNorm(d_model) if pre_ln else nn.Identity()   # Post-LN は正規化済み
         self.head = nn.Linear(d_model, vocab_size, bias=False)
-        for emb in (self.tok_emb, self.pos_emb):
-            if emb is not None:
-                nn.init.normal_(emb.weight, std=0.02)                     # GPT-2 と同じ小さな初期値
+        std = 0.02 if self.pos_emb is not None else d_model ** -0.5   # 正弦波では √d 倍して使う
+        nn.init.normal_(self.tok_emb.weight, std=std)
+        if self.pos_emb is not None:
+            nn.init.normal_(self.pos_emb.weight, std=0.02)
         if tie_weights:
             self.head.weight = self.tok_emb.weight                    # 重み共有: 同じ Parameter
 
 
-def _forward(self, ids: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """ID (B, T) → ロジット (B, T, V) (A-2 §7 で導入)。mask は None か (T, T) の bool。"""
-    if not isinstance(ids, torch.Tensor) or ids.ndim != 2 or ids.dtype != torch.long:
-        is_tensor = isinstance(ids, torch.Tensor)
-        got = f"{tuple(ids.shape)}, {ids.dtype}" if is_tensor else type(ids).__name__
-        raise ValueError(f"ids は (B, T) の torch.long の Tensor にします (受け取ったもの: {got})")
+def _forward(self, ids: torch.Tensor, mask: torch.Tensor | None = None, *, start_pos: int = 0,
+             cache: list | None = None, **attn_kw) -> torch.Tensor:
+    """ID (B, T) → ロジット (B, T, V) (A-2 §7 で導入)。
+
+    mask: None か (T, T_k) の bool (True = 参照してよい)。None で causal なら因果マスク
+    (T, start_pos + T)。start_pos: ids の先頭の位置。cache: ブロックごとの KV キャッシュ (A-5)。
+    """
+    check_ids(ids, self.max_len, start_pos)
+    if cache is not None and len(cache) != len(self.blocks):
+        raise ValueError(f"cache はブロックの数 ({len(self.blocks)}) と同じ長さのリストにします")
     T = ids.shape[1]
-    if T > self.max_len:
-        raise ValueError(f"一度に読めるのは max_len = {self.max_len} トークンまでです (長さ: {T})")
+    if mask is None and self.causal:
+        mask = causal_mask(T, start_pos + T).to(ids.device)
+    pos = torch.arange(start_pos, start_pos + T, device=ids.device)
     h = self.tok_emb(ids)                                                 # (B, T, d)
     if self.pos_emb is not None:
-        h = h + self.pos_emb(torch.arange(T, device=ids.device))      # (T, d) をバッチ方向に足す
+        h = h + self.pos_emb(pos)                                     # (T, d) をバッチ方向に足す
     else:
-        h = h * math.sqrt(self.d_model) + self.pe[:T]                 # Vaswani ほかと同じく √d 倍
-    for block in self.blocks:
-        h = block(h, mask)                                                # (B, T, d) のまま
+        h = h * math.sqrt(self.d_model) + self.pe[pos]                # Vaswani ほかと同じく √d 倍
+    for i, block in enumerate(self.blocks):
+        kw = attn_kw if cache is None else {**attn_kw, "cache": cache[i]}
+        h = block(h, mask, **kw)                                          # (B, T, d) のまま
     return self.head(self.ln_f(h))                                        # (B, T, V)
 
 

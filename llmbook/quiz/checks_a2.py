@@ -61,7 +61,7 @@ def _pe_variant(
 
 
 def check_sinusoidal_encoding(fn) -> object:
-    """A-2 のコード課題 1: ``sinusoidal_encoding(n_positions, d_model)`` の採点。"""
+    """A-2 のコード課題 1: ``my_sinusoidal_encoding(n_positions, d_model)`` の採点。"""
 
     def odd_d_model_raises(f):
         try:
@@ -102,8 +102,8 @@ def check_sinusoidal_encoding(fn) -> object:
         fn,
         reference_sinusoidal_encoding,
         cases,
-        hint="p = torch.arange(n)[:, None] と i = torch.arange(0, d, 2) から角度 "
-        "p / 10000 ** (i / d) を作り、pe[:, 0::2] = sin、pe[:, 1::2] = cos に入れて "
+        hint="p = torch.arange(n)[:, None] と i2 = torch.arange(0, d, 2) (= 2i) から角度 "
+        "p / 10000 ** (i2 / d) を作り、pe[:, 0::2] = sin、pe[:, 1::2] = cos に入れて "
         "float32 で返します。"
         "d が奇数なら最初に ValueError を出します。",
         atol=1e-5,
@@ -161,6 +161,11 @@ def _ln_eps_outside(x, weight, bias, eps=1e-5):
     return (x - mu) / (((x - mu) ** 2).mean(dim=-1, keepdim=True).sqrt() + eps) * weight + bias
 
 
+def _ln_no_eps(x, weight, bias, eps=1e-5):
+    mu = x.mean(dim=-1, keepdim=True)
+    return (x - mu) / ((x - mu) ** 2).mean(dim=-1, keepdim=True).sqrt() * weight + bias
+
+
 def _ln_batch_axis(x, weight, bias, eps=1e-5):
     mu = x.mean(dim=0, keepdim=True)
     var = ((x - mu) ** 2).mean(dim=0, keepdim=True)
@@ -194,7 +199,7 @@ def _ln_cases() -> list[Case]:
 
 
 def check_layer_norm(fn) -> object:
-    """A-2 のコード課題 2: ``layer_norm(x, weight, bias, eps=1e-5)`` の採点。"""
+    """A-2 のコード課題 2: ``my_layer_norm(x, weight, bias, eps=1e-5)`` の採点。"""
 
     def matches_pytorch(f):
         g = torch.Generator().manual_seed(2)
@@ -232,6 +237,12 @@ def check_layer_norm(fn) -> object:
                 _ln_eps_outside,
                 "eps を平方根の外で足しています。"
                 "sqrt(var + eps) のように、分散に足してから平方根をとります。",
+            ),
+            (
+                _ln_no_eps,
+                "eps を使っていないようです。すべての成分が同じ値の行では分散が 0 になり、"
+                "0 / 0 で NaN になります。sqrt(var + eps) のように、分散に eps を足してから"
+                "平方根をとります。",
             ),
             (
                 _ln_batch_axis,
