@@ -169,7 +169,7 @@ def scatter_with_labels(ax, xy, labels: list, *, fontsize: int = 11) -> None:
     xs, ys = [p[0] for p in xy], [p[1] for p in xy]
     sx, sy = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
     dirs = [(1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1)]
-    step = 0.035                                   # ラベルを点から離す距離 (軸の幅に対する割合)
+    step = 0.025                                   # ラベルを点から離す距離 (軸の幅に対する割合)
     placed: list = []
     for k in sorted(range(len(xy)), key=lambda i: xy[i]):
         x, y = xy[k]
@@ -182,9 +182,10 @@ def scatter_with_labels(ax, xy, labels: list, *, fontsize: int = 11) -> None:
 
         d = max(dirs, key=crowding)
         placed.append((x + d[0] * step * sx, y + d[1] * step * sy))
-        ax.annotate(labels[k], (x, y), xytext=(d[0] * 9, d[1] * 9), textcoords="offset points",
+        ax.annotate(labels[k], (x, y), xytext=(d[0] * 5, d[1] * 5), textcoords="offset points",
                     fontsize=fontsize, ha={1: "left", 0: "center", -1: "right"}[d[0]],
                     va={1: "bottom", 0: "center", -1: "top"}[d[1]])
+    ax.margins(0.08)                               # 端のラベルが枠からはみ出さないように
 
 
 # ---------------------------------------------------------------------------
