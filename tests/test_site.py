@@ -104,7 +104,8 @@ def question(pg, qid):
 def test_page_shows_glossary_and_all_quizzes(page):
     assert page.locator(".llmbook-quiz").count() == 12
     assert page.locator(".llmbook-quiz-fallback").count() == 0  # JS が描画した
-    assert page.locator("dl.glossary > dt").count() == 40  # 20 語 × (日本語名 + 英語名)
+    # 用語集は HTML の表示 (Sphinx の glossary は用語集のページ glossary.html にある)
+    assert page.locator(".llmbook-glossary [id^='llmbook-glossary-']").count() == 20
     for q in range(1, 11):
         assert quiz(page, f"q{q}").locator(".llmbook-q").count() >= 2
     assert page.locator(".llmbook-summary .llmbook-summary-table tbody tr").count() == 12
@@ -114,7 +115,7 @@ def test_page_shows_glossary_and_all_quizzes(page):
         == "a1_language_models.html"
     )
     assert "準備中" in quiz(page, "q5").locator(".llmbook-ref").first.inner_text()
-    assert page.locator("dl.glossary a[href*='a1_language_models']").count() >= 3
+    assert page.locator(".llmbook-glossary a[href*='a1_language_models']").count() >= 3
     # 図 (PNG) が実行結果として載っている
     assert page.locator("img[src*='_images/']").count() >= 4
 
@@ -234,9 +235,9 @@ def test_essay_is_self_assessed(page):
     assert q.locator(".llmbook-model").is_visible()
     q.locator(".llmbook-model input[type=checkbox]").nth(0).check()
     q.locator("button.llmbook-submit").click()
-    assert "自己採点: 要点 1/4" in q.locator(".llmbook-feedback").inner_text()
+    assert "自己採点: 要点 1/5" in q.locator(".llmbook-feedback").inner_text()
     assert (
-        "記述 (自己採点) 最高 0.25 / 1 点"
+        "記述 (自己採点) 最高 0.2 / 1 点"
         in quiz(page, "q7").locator(".llmbook-score").inner_text()
     )
 
@@ -279,6 +280,18 @@ def test_html_in_answer_stays_text(page):
     q.locator("input").fill(long)
     q.locator("button.llmbook-submit").click()
     assert "長すぎます" in q.locator(".llmbook-feedback").inner_text()
+
+
+def test_glossary_page_backs_term_links(browser, server):
+    pg = browser.new_page()
+    pg.goto(server + "/glossary.html")
+    assert pg.locator("dl.glossary > dt").count() == 40  # 20 語 × (日本語名 + 英語名)
+    assert pg.locator("dl.glossary a[href*='a1_language_models']").count() >= 3
+    # 本文の {term} のリンクは用語集のページの項目を指す
+    pg.goto(server + "/chapters/a1_language_models.html")
+    hrefs = pg.eval_on_selector_all("a[href*='glossary.html#term-']", "els => els.map(e => e.href)")
+    assert hrefs, "A-1 に用語集へのリンクがない"
+    pg.close()
 
 
 def test_code_exercise_offers_hint_and_solution_without_kernel(page):
