@@ -131,7 +131,9 @@ class QuestionWidget:
         # 値は選択肢の元の番号 (採点は選択肢そのもので行い、表示位置には左右されない)
         self.picker = W.ToggleButtons(
             options=[(LETTERS[k], j) for k, j in enumerate(order)], index=None,
-            style={"button_width": "3.5em", "description_width": "initial"},
+            button_style="info",  # 色は最初から決めておく (押した後で変えると 2 回目から効く)
+            # 記号と ✓ の印が並んで収まる幅
+            style={"button_width": "5em", "description_width": "initial"},
             tooltips=[choices[j]["text"][:80] for j in order],
         )
         self.chosen = _html("")
@@ -148,7 +150,6 @@ class QuestionWidget:
         """
         value = self.picker.value
         self.picker.icons = ["check" if j == value else "" for j in self.q["order"]]
-        self.picker.button_style = "info" if value is not None else ""
         k = self.q["order"].index(value) if value is not None else None
         self.chosen.value = "" if k is None else f"<strong>選んだ答え: {LETTERS[k]}</strong>"
 
