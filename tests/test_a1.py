@@ -814,8 +814,10 @@ def test_ppl_checker_accepts_reference_and_rejects_wrong_answers():
             )
         )
 
-    r = check_perplexity_from_logits(naive)
-    assert r.status == "partial" and "1000" in " ".join(r.details)
+    r = check_perplexity_from_logits(naive)       # 最大値を引かない: 通る項目も得点にしない
+    assert r.status == "incorrect" and "最大値を引いていない" in " ".join(r.details)
+    r = check_perplexity_from_logits(returns_loss)
+    assert "最後に exp します" in " ".join(r.details)
     for wrong in (summed, returns_loss, boom, per_token):
         r = check_perplexity_from_logits(wrong)
         assert not r.correct and r.details, wrong.__name__
@@ -979,13 +981,15 @@ def test_notebook_runs_on_a_readers_text(tmp_path, monkeypatch):
     mine = tmp_path / "mine.txt"
     mine.write_text(READER_TEXT, encoding="utf-8")
     fast = (
-        'A1_TRAIN = {"RNN": TrainConfig(lr=1e-2), "LSTM": TrainConfig(lr=2e-2),\n'
-        '            "Attention-1L": TrainConfig(lr=1e-2)}'
+        'A1_TRAIN = {"RNN": TrainConfig(lr=1.5e-2), "LSTM": TrainConfig(lr=3e-2),\n'
+        '            "Attention-1L": TrainConfig(steps=300, lr=1.3e-2)}'
     )
+    short = "TrainConfig(steps=4, warmup=2, lr="
     code = _notebook_code(
         {
             "MY_TEXT = None": f"MY_TEXT = {str(mine)!r}",
-            fast: fast.replace("TrainConfig(lr=", "TrainConfig(steps=4, warmup=2, lr="),
+            fast: fast.replace("TrainConfig(steps=300, lr=", short)
+            .replace("TrainConfig(lr=", short),
             "lengths = [32, 64, 128, 256, 512, 1024]": "lengths = [8, 16]",
         }
     )

@@ -82,6 +82,17 @@ def check_perplexity_from_logits(fn) -> object:
             )
         return None
 
+    def large_scores_stay_finite(f):
+        got = f(torch.tensor([[1000.0, 999.0, 998.0]]), torch.tensor([1]))
+        if isinstance(got, torch.Tensor) and got.numel() == 1:
+            got = got.item()
+        if isinstance(got, float) and not math.isfinite(got):
+            return (
+                f"スコア [1000, 999, 998] で {got} になりました。最大値を引いていない? "
+                "exp(1000) は float であふれます。各行の最大値を引いてから exp します。"
+            )
+        return None
+
     return check_against_reference(
         fn, reference_perplexity, _ppl_cases(),
         hint=(
@@ -92,8 +103,30 @@ def check_perplexity_from_logits(fn) -> object:
         properties=[
             ("一様なスコアなら PPL = V", uniform_gives_vocab_size),
             ("正解に確率 1 近くを置けば PPL ≈ 1", confident_gives_one),
+            ("大きなスコアでもあふれない", large_scores_stay_finite),
+        ],
+        diagnoses=[
+            (
+                _ppl_without_max,
+                "最大値を引いていないようです。exp(1000) は float であふれ (inf)、"
+                "exp(−1000) は 0 になるので、inf / inf や 0 / 0 が nan になります。"
+                "各行の最大値 m を引いてから exp します (log_z = log(exp(z − m).sum()) + m)。",
+            ),
+            (
+                lambda logits, targets: math.log(reference_perplexity(logits, targets)),
+                "平均交差エントロピーそのもの (log PPL) を返しているようです。最後に exp します "
+                "(一様なスコアなら PPL = V ですが、返した値は log V になっています)。",
+            ),
         ],
     )
+
+
+def _ppl_without_max(logits: torch.Tensor, targets: torch.Tensor) -> float:
+    """よくある誤り: 最大値を引かずに exp するので、大きなスコアで inf / inf = nan になる。"""
+    V = logits.shape[-1]
+    z = logits.reshape(-1, V).double()
+    p = z.exp() / z.exp().sum(dim=-1, keepdim=True)                         # (N, V)
+    return math.exp(-p.gather(-1, targets.reshape(-1, 1)).log().mean().item())
 
 
 # ---------------------------------------------------------------------------
