@@ -115,10 +115,29 @@ class StreamingLMMixin(SamplingMixin):
     def _device(self) -> torch.device:
         return next(self.parameters()).device
 
+    def _stream_key(self, ids: torch.Tensor) -> tuple:
+        """同じ ID 列・同じ重みなら同じになる鍵 (重みを書き換えると ``_version`` が増える)。"""
+        params = tuple((id(p), p._version) for p in self.parameters())
+        return (ids.data_ptr(), ids.storage_offset(), tuple(ids.shape), ids._version,
+                str(ids.device), params)
+
     @torch.no_grad()
     def stream_features(self, ids: torch.Tensor, batch: int = 64) -> torch.Tensor:
-        """長い ID 列 (N,) の各位置の特徴 (N, H)。位置 t の特徴は ids[:t+1] の一部から計算する。"""
-        ids = ids.to(self._device())
+        """長い ID 列 (N,) の各位置の特徴 (N, H)。位置 t の特徴は ids[:t+1] の一部から計算する。
+
+        検証用テキスト全体のような長い列は、評価 (§5)・予測 (§9)・表 (§10) で何度も読むので、
+        直前に読んだ 1 本の結果を覚えておき、同じ列・同じ重みなら計算し直さない (列そのものも
+        持っておくので、そのメモリが別の列に使い回されて鍵が偶然一致することはない)。
+        """
+        key = self._stream_key(ids)
+        cached = self.__dict__.get("_stream_cache")
+        if cached is not None and cached[0] == key:
+            return cached[2]
+        feats = self._stream_features(ids.to(self._device()), batch)
+        self.__dict__["_stream_cache"] = (key, ids, feats)
+        return feats
+
+    def _stream_features(self, ids: torch.Tensor, batch: int) -> torch.Tensor:
         if self.context_len is None:
             window, stride = 2 * RNN_EVAL_CONTEXT, RNN_EVAL_CONTEXT
         else:
