@@ -64,9 +64,11 @@ def plot_ngram_curves(rows: Mapping[int, tuple]):
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
     ax = axes[0]
     styles = [(0, 0, "o-", 0, "補間: 訓練用"), (0, 1, "s-", 1, "補間: 検証用"),
-              (1, 0, "o--", 2, "add-k: 訓練用"), (1, 1, "s--", 3, "add-k: 検証用")]
-    for fam, split, style, color, label in styles:
-        ax.plot(ns, [rows[n][fam][split] for n in ns], style, color=OKABE_ITO[color], label=label)
+              (1, 0, "^--", 2, "add-k: 訓練用"), (1, 1, "v--", 4, "add-k: 検証用")]
+    for fam, split, style, color, label in styles:       # add-k は中抜きの印 (n = 1, 2 で重なる)
+        hollow = {"markerfacecolor": "none", "markersize": 9} if fam else {}
+        ax.plot(ns, [rows[n][fam][split] for n in ns], style, color=OKABE_ITO[color], label=label,
+                **hollow)
     ax.set_yscale("log")
     ticks = [1.5, 2, 3, 5, 10, 20, 50, 100, 200]
     ax.set_yticks(ticks, labels=[f"{t:g}" for t in ticks])   # 対数目盛でもふつうの数で読めるように
@@ -138,7 +140,8 @@ def plot_gradients(grads: Mapping[str, Mapping[str, object]]):
         for (kind, gn), color in zip(table.items(), OKABE_ITO):
             g = _as_array(gn)
             ls = "--" if "b_f" in kind else "-"
-            ax.semilogy(np.arange(len(g)), g, ls, color=color, label=kind)
+            ax.semilogy(np.arange(len(g)), g, ls, color=color,
+                        label=kind.replace("b_f", "$b_f$"))          # 凡例では数式の b_f に
         ax.set(xlabel="さかのぼる文字数 k", title=f"{phase}のモデル")
         ax.legend(fontsize=10)
     axes[0].set_ylabel(r"勾配のノルム $\|\partial \ell_t / \partial e_{t-k}\|$")
@@ -161,7 +164,11 @@ def plot_timings(lengths: Sequence[int], timings: Mapping[str, Sequence[float]],
 
 
 def plot_perplexity_table(table, ax=None):
-    """パープレキシティの表の横棒グラフ (対数目盛)。数え上げのモデルは 1 色、ニューラルは章ごと。"""
+    """パープレキシティの表の横棒グラフ (線形目盛)。数え上げのモデルは 1 色、ニューラルは章ごと。
+
+    小さい値どうしの差が読めるよう、20 以下の値に合わせた幅で描き、それを超える棒 (一様分布や
+    1-gram) は端で切って、値と「→」を書く。
+    """
     setup_japanese()
     rows = list(table)
     if ax is None:
@@ -174,17 +181,22 @@ def plot_perplexity_table(table, ax=None):
     groups = list(dict.fromkeys(group(r) for r in rows))
     palette = [OKABE_ITO[1], OKABE_ITO[0], OKABE_ITO[2], OKABE_ITO[4], OKABE_ITO[5], OKABE_ITO[3]]
     y = list(range(len(rows)))[::-1]
+    small = [r.val_ppl for r in rows if r.val_ppl <= 20] or [r.val_ppl for r in rows]
+    cap = max(small) * 1.35                                   # これを超える棒は端で切る
     seen: set[str] = set()
     for yi, r in zip(y, rows):
         g = group(r)
-        ax.barh(yi, r.val_ppl, color=palette[groups.index(g) % len(palette)],
+        ax.barh(yi, min(r.val_ppl, cap), color=palette[groups.index(g) % len(palette)],
                 label=None if g in seen else g)
         seen.add(g)
-        ax.text(r.val_ppl * 1.05, yi, f"{r.val_ppl:.2f}", va="center", fontsize=11)
+        if r.val_ppl > cap:
+            ax.text(cap * 0.98, yi, f"{r.val_ppl:.3f} →", va="center", ha="right", fontsize=11,
+                    color="white", fontweight="bold")
+        else:
+            ax.text(r.val_ppl + cap * 0.01, yi, f"{r.val_ppl:.3f}", va="center", fontsize=11)
     ax.set_yticks(y, [r.model for r in rows])
-    ax.set_xscale("log")
-    ax.set_xlim(1, max(r.val_ppl for r in rows) * 3)
-    ax.legend(loc="lower right")
-    ax.set_xlabel("検証用パープレキシティ (対数目盛、低いほど良い)")
+    ax.set_xlim(0, cap)
+    ax.legend(loc="center right")
+    ax.set_xlabel(f"検証用パープレキシティ (低いほど良い。{cap:.0f} を超える棒は端で切っています)")
     ax.set_title(table.title, fontsize=12)
     return ax

@@ -128,7 +128,7 @@ class PerplexityTable:
         return f"PerplexityTable({len(self)} 行: {', '.join(self._rows)})"
 
     def plot(self, ax=None):
-        """検証用パープレキシティの横棒グラフ (対数目盛) を描き、Axes を返す。"""
+        """検証用パープレキシティの横棒グラフ (線形目盛、大きすぎる棒は端で切る) を返す。"""
         from .plots import plot_perplexity_table
 
         return plot_perplexity_table(self, ax=ax)
