@@ -21,11 +21,11 @@ from llmbook.lm.validation import (
     as_id_array,
     check_fraction,
     check_ids_tensor,
-    check_keywords,
     check_log_probs,
     check_ngram_args,
     check_positive_int,
     check_text,
+    japanese_call_errors,
 )
 from llmbook.seed import set_seed
 
@@ -136,15 +136,15 @@ def make_a1_data(text: str, *, val_fraction: float = 0.1) -> A1Data:
     return A1Data(tok, tok.encode_tensor(text[:split]), tok.encode_tensor(text[split:]))
 
 
-def load_a1_data(path=None, *extra, seed: int = 0, val_fraction: float = 0.1,
-                 encoding: str | None = "auto", aozora: bool | None = None, **unknown) -> A1Data:
+@japanese_call_errors("本のコーパスの seed は load_a1_data(seed=1) のようにキーワードで渡します。")
+def load_a1_data(path=None, *, seed: int = 0, val_fraction: float = 0.1,
+                 encoding: str | None = "auto", aozora: bool | None = None) -> A1Data:
     """本のコーパス (``path=None``) か、読者のファイル ``path`` から A1Data を作る (A-1 §3 で導入)。
 
     ``seed`` は本のコーパスの seed、``val_fraction`` は読者のテキストの検証用の割合、
     ``encoding``・``aozora`` は :func:`~llmbook.corpus.load_text` に渡す (どれもキーワードで)。
     """
-    check_keywords("load_a1_data", unknown, ("path", "seed", "val_fraction", "encoding", "aozora"))
-    if extra or not (path is None or isinstance(path, (str, os.PathLike))):
+    if not (path is None or isinstance(path, (str, os.PathLike))):
         raise TypeError("load_a1_data の最初の引数はテキストファイルのパスです (本のコーパスなら"
                         "省く)。本のコーパスの seed は load_a1_data(seed=1) のようにキーワードで"
                         "渡してください。")

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import difflib
+import functools
+import inspect
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 import torch
 
 __all__ = [
+    "japanese_call_errors",
     "check_keywords",
     "check_positive_int",
     "check_fraction",
@@ -35,6 +38,31 @@ def check_keywords(func: str, given: Mapping[str, object], allowed: Iterable[str
         hint = f" もしかして {near[0]!r} ですか?" if near else ""
         raise TypeError(f"{func} には {name!r} という引数はありません。{hint}"
                         f" 使える名前: {', '.join(allowed)}")
+
+
+def japanese_call_errors(hint: str = "") -> Callable:
+    """関数の呼び出し方の誤りを日本語の ``TypeError`` にする飾り (デコレータ)。
+
+    名前のつづりの誤りは :func:`check_keywords` と同じ「もしかして」つきのメッセージに、位置引数の
+    渡しすぎなどは ``hint`` (正しい呼び方) を添えたメッセージにする。教える関数のシグネチャを
+    ``*extra, **unknown`` のような検証用の引数で汚さずに済む。
+    """
+
+    def decorate(fn: Callable) -> Callable:
+        sig = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            check_keywords(fn.__name__, kwargs, sig.parameters)
+            try:
+                sig.bind(*args, **kwargs)
+            except TypeError as e:
+                raise TypeError(f"{fn.__name__} の引数の渡し方が違います ({e})。{hint}") from None
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 def check_positive_int(name: str, value: object) -> int:
