@@ -981,7 +981,7 @@ def test_notebook_runs_on_a_readers_text(tmp_path, monkeypatch):
     mine = tmp_path / "mine.txt"
     mine.write_text(READER_TEXT, encoding="utf-8")
     fast = (
-        'A1_TRAIN = {"RNN": TrainConfig(lr=1.5e-2), "LSTM": TrainConfig(lr=3e-2),\n'
+        'A1_TRAIN = {"RNN": TrainConfig(lr=2e-2), "LSTM": TrainConfig(lr=3e-2),\n'
         '            "Attention-1L": TrainConfig(steps=300, lr=1.3e-2)}'
     )
     short = "TrainConfig(steps=4, warmup=2, lr="

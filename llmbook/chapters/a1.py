@@ -333,7 +333,7 @@ class CharRNN(CharLM):
 class TrainConfig:
     """訓練ループの設定 (A-1 §5 で導入)。"""
 
-    steps: int = 250
+    steps: int = 200
     batch_size: int = 16
     seq_len: int = 64      # 1 本の訓練例の長さ (モデルが一度に読む文字数)
     lr: float = 1e-2
@@ -382,7 +382,7 @@ def train_char_model(model: nn.Module, train_ids: torch.Tensor, config: TrainCon
 #: この章の 3 つのニューラルモデルの訓練設定 (§5・§6)。章全体を 1 分以内で動かすための
 #: 短い訓練で、学習率はいくつか試して損失がよく下がった値。自己注意モデルは下がり方が
 #: 遅いので 300 ステップ。
-A1_TRAIN = {"RNN": TrainConfig(lr=1.5e-2), "LSTM": TrainConfig(lr=3e-2),
+A1_TRAIN = {"RNN": TrainConfig(lr=2e-2), "LSTM": TrainConfig(lr=3e-2),
             "Attention-1L": TrainConfig(steps=300, lr=1.3e-2)}
 
 

@@ -191,7 +191,7 @@ def plot_perplexity_table(table, ax=None):
         seen.add(g)
         if r.val_ppl > cap:
             ax.text(cap * 0.98, yi, f"{r.val_ppl:.3f} →", va="center", ha="right", fontsize=11,
-                    color="white", fontweight="bold")
+                    color="white")
         else:
             ax.text(r.val_ppl + cap * 0.01, yi, f"{r.val_ppl:.3f}", va="center", fontsize=11)
     ax.set_yticks(y, [r.model for r in rows])
