@@ -19,6 +19,44 @@ def _isolated_progress(tmp_path, monkeypatch):
     yield
 
 
+@pytest.fixture(scope="session")
+def data():
+    """A-1 の本のコーパス (A-1 のテストで共有する)。"""
+    from llmbook.chapters.a1 import load_a1_data
+
+    return load_a1_data()
+
+
+@pytest.fixture(scope="session")
+def ngrams(data):
+    from llmbook.chapters.a1 import fit_ngrams
+
+    return fit_ngrams(data.train_ids, data.vocab_size)
+
+
+@pytest.fixture(scope="session")
+def ngrams_addk(data):
+    from llmbook.chapters.a1 import fit_ngrams
+
+    return fit_ngrams(data.train_ids, data.vocab_size, smoothing="add_k", k=0.01)
+
+
+def correct_response(q):
+    """自動採点の問題 q に対する正解の回答 (バンクのテストで共有する)。"""
+    t = q["type"]
+    if t == "single":
+        return next(i for i, c in enumerate(q["choices"]) if c["correct"])
+    if t == "multi":
+        return [i for i, c in enumerate(q["choices"]) if c["correct"]]
+    if t == "numeric":
+        return str(q["answer"])
+    if t == "short":
+        return q["answers"][0]
+    if t in ("matching", "ordering"):
+        return list(range(len(q["pairs"] if t == "matching" else q["items"])))
+    raise AssertionError(t)
+
+
 @pytest.fixture
 def bank():
     from llmbook.quiz import load_bank
