@@ -57,6 +57,25 @@ def correct_response(q):
     raise AssertionError(t)
 
 
+def assert_auto_questions_grade(bank):
+    """自動採点の各問が正解を受け入れ、間違い (単一選択の誤り・ずれた数値) を退けることを確かめる。
+
+    コード課題は除く (採点関数ごとのテストがある)。
+    """
+    from llmbook.quiz import grade
+
+    for quiz in bank.quizzes:
+        for q in quiz.questions:
+            if q["type"] == "code":
+                continue
+            assert grade(q, correct_response(q)).correct, q["id"]
+            if q["type"] == "single":
+                wrong = next(i for i, c in enumerate(q["choices"]) if not c["correct"])
+                assert grade(q, wrong).status == "incorrect", q["id"]
+            if q["type"] == "numeric":
+                assert not grade(q, str(q["answer"] * 1.5 + 1)).correct, q["id"]
+
+
 @pytest.fixture
 def bank():
     from llmbook.quiz import load_bank

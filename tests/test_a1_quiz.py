@@ -8,7 +8,7 @@ from collections import Counter
 import torch
 import torch.nn.functional as F
 
-from conftest import correct_response
+from conftest import assert_auto_questions_grade
 from llmbook.chapters.a1 import (
     perplexity,
 )
@@ -48,20 +48,9 @@ def test_bank_loads_with_terms_review_and_code_quizzes():
     ]
 
 
-
-
 def test_every_auto_question_accepts_its_answer_and_rejects_a_wrong_one():
     bank = load_bank("a1", reload=True)
-    for quiz in bank.quizzes:
-        for q in quiz.questions:
-            if q["type"] == "code":
-                continue
-            assert grade(q, correct_response(q)).correct, q["id"]
-            if q["type"] == "single":
-                wrong = next(i for i, c in enumerate(q["choices"]) if not c["correct"])
-                assert grade(q, wrong).status == "incorrect", q["id"]
-            if q["type"] == "numeric":
-                assert not grade(q, str(q["answer"] * 1.5 + 1)).correct, q["id"]
+    assert_auto_questions_grade(bank)
     # 英語・カタカナの表記ゆれも正解
     terms = bank.quiz("terms")
     assert grade(terms.question("terms-ngram"), "n-gram").correct

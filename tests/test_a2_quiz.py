@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from conftest import correct_response
+from conftest import assert_auto_questions_grade
 from llmbook.chapters.a2 import (
     expected_parameters,
     layer_norm,
@@ -30,16 +30,7 @@ def test_bank_has_every_required_kind_of_question():
 
 def test_every_auto_question_accepts_its_answer_and_rejects_a_wrong_one():
     bank = load_bank("a2", reload=True)
-    for quiz in bank.quizzes:
-        for q in quiz.questions:
-            if q["type"] == "code":
-                continue
-            assert grade(q, correct_response(q)).correct, q["id"]
-            if q["type"] == "single":
-                wrong = next(i for i, c in enumerate(q["choices"]) if not c["correct"])
-                assert grade(q, wrong).status == "incorrect", q["id"]
-            if q["type"] == "numeric":
-                assert not grade(q, str(q["answer"] * 1.5 + 1)).correct, q["id"]
+    assert_auto_questions_grade(bank)
     assert grade(bank.quiz("terms").question("terms-bpe"), "byte pair encoding").correct
 
 
