@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from pathlib import Path
@@ -19,7 +18,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from conftest import ROOT
 from llmbook import set_seed
 from llmbook.chapters.a1 import (
     A1_TRAIN,
@@ -47,17 +45,6 @@ from llmbook.corpus import CorpusError
 from llmbook.quiz.checks_a1 import (
     reference_bigram_probs,
 )
-
-NOTEBOOK = ROOT / "chapters" / "a1_language_models.ipynb"
-
-
-def _nb_cells():
-    return json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
-
-
-def _src(cell) -> str:
-    return cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
-
 
 # ---------------------------------------------------------------------------
 # §1 交差エントロピーとパープレキシティ
