@@ -24,7 +24,7 @@ __all__ = [
 def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                                  mask: torch.Tensor | None = None, *,
                                  scale: float | None = None) -> tuple:
-    """スケール化ドット積アテンション softmax(q k^T / √d_k) v (A-3 §1 で導入)。
+    """スケール付き内積アテンション softmax(q k^T / √d_k) v (A-3 §1 で導入)。
 
     q: (..., T_q, d_k)、k: (..., T_k, d_k)、v: (..., T_k, d_v)。mask: None か bool の
     (..., T_q, T_k) で True = 参照してよい。戻り値は (出力 (..., T_q, d_v), 重み (..., T_q, T_k))。
