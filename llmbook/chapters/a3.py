@@ -20,14 +20,15 @@ __all__ = [
 ]
 
 
-# --- a3_multi_head_attention.ipynb: A-3 マルチヘッドアテンション — 仕組みを一歩ずつ組み立て、働き…
+# --- a3_multi_head_attention.ipynb: ⑤ スケール付き内積アテンション
 def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                                  mask: torch.Tensor | None = None, *,
                                  scale: float | None = None) -> tuple:
     """スケール付き内積アテンション softmax(q k^T / √d_k) v (A-3 §1 で導入)。
 
     q: (..., T_q, d_k)、k: (..., T_k, d_k)、v: (..., T_k, d_v)。mask: None か bool の
-    (..., T_q, T_k) で True = 参照してよい。戻り値は (出力 (..., T_q, d_v), 重み (..., T_q, T_k))。
+    (..., T_q, T_k) で True = 参照してよい。scale: 既定は 1/√d_k。
+    戻り値は (出力 (..., T_q, d_v), 重み (..., T_q, T_k))。
     """
     check_qkv(q, k, v)                                        # 裏方: 形と型の検査
     scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
@@ -39,6 +40,7 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     return weights @ v, weights                               # (..., T_q, d_v), (..., T_q, T_k)
 
 
+# --- a3_multi_head_attention.ipynb: 2. ヘッドに分ける
 def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
     """(B, T, d) → (B, h, T, d_k): 最後の次元を h 個のヘッドに分ける (A-3 §2 で導入)。"""
     check_split_input(x, n_heads)                     # 裏方: (B, T, d) で d が h で割り切れるか
@@ -53,12 +55,14 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).reshape(B, T, h * d_k)   # 連続でないので view でなく reshape
 
 
+# --- a3_multi_head_attention.ipynb: 全ヘッドを 1 回のバッチの積で
 class MultiHeadAttention(nn.Module):
     """自作のマルチヘッドアテンション (A-3 §2 で導入)。A-2 の差し込み口 attn(x, mask) に合う。
 
     x: (B, T, d) → (B, T, d)。mask: None か bool (T_q, T_k)、True = 参照してよい。kv を渡すと、
-    キーと値をそこから作る (クロスアテンション)。keep_weights=True なら最後の重み (B, h, T_q, T_k)
-    を self.weights に残す。head_gate (h,) を置くと、各ヘッドの出力に掛ける (0 でそのヘッドを切る)。
+    キーとバリューをそこから作る (クロスアテンション)。keep_weights=True なら最後の重み
+    (B, h, T_q, T_k) を self.weights に残す。head_gate (h,) を置くと、各ヘッドの出力に掛ける
+    (0 でそのヘッドを切る)。
     """
 
     def __init__(self, d_model: int, n_heads: int, *, bias: bool = True):
@@ -82,7 +86,7 @@ class MultiHeadAttention(nn.Module):
         q = split_heads(self.w_q(x), self.n_heads)            # (B, h, T_q, d_k)
         k = split_heads(self.w_k(kv), self.n_heads)           # (B, h, T_k, d_k)
         v = split_heads(self.w_v(kv), self.n_heads)           # (B, h, T_k, d_k)
-        out, w = scaled_dot_product_attention(q, k, v, mask)  # 全ヘッドを 1 回のバッチ積で
+        out, w = scaled_dot_product_attention(q, k, v, mask)  # 全ヘッドを 1 回のバッチの積で
         if self.keep_weights:
             self.weights = w.detach()                         # (B, h, T_q, T_k)
         if self.head_gate is not None:
@@ -90,6 +94,7 @@ class MultiHeadAttention(nn.Module):
         return self.w_o(merge_heads(out))                     # (B, T_q, d)
 
 
+# --- a3_multi_head_attention.ipynb: 3. PyTorch と同じ答えを出す
 @torch.no_grad()
 def copy_from_torch(ours: MultiHeadAttention, theirs: nn.MultiheadAttention) -> MultiHeadAttention:
     """nn.MultiheadAttention の重みを自作の MultiHeadAttention に写す (A-3 §3 で導入)。
