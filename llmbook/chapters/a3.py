@@ -59,10 +59,9 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
 class MultiHeadAttention(nn.Module):
     """自作のマルチヘッドアテンション (A-3 §2 で導入)。A-2 の差し込み口 attn(x, mask) に合う。
 
-    x: (B, T, d) → (B, T, d)。mask: None か bool (T_q, T_k)、True = 参照してよい。kv を渡すと、
-    キーとバリューをそこから作る (クロスアテンション)。keep_weights=True なら最後の重み
-    (B, h, T_q, T_k) を self.weights に残す。head_gate (h,) を置くと、各ヘッドの出力に掛ける
-    (0 でそのヘッドを切る)。
+    x: (B, T, d) → (B, T, d)。mask: None か bool (T_q, T_k)、True = 参照してよい。kv: キーと
+    バリューを作る別の列 (クロスアテンション)。keep_weights=True なら最後の重み (B, h, T_q, T_k)
+    を self.weights に残す。head_gate (h,): 各ヘッドの出力に掛ける数 (0 でそのヘッドを切る)。
     """
 
     def __init__(self, d_model: int, n_heads: int, *, bias: bool = True):
@@ -75,23 +74,28 @@ class MultiHeadAttention(nn.Module):
         self.w_o = nn.Linear(d_model, d_model, bias=bias)     # 連結したヘッドを混ぜる出力の射影
         self.keep_weights, self.weights, self.head_gate = False, None, None
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, *,
-                kv: torch.Tensor | None = None, **kw) -> torch.Tensor:
-        if any(v is not None for v in kw.values()):
-            raise TypeError(f"MultiHeadAttention は追加の引数 {sorted(kw)} を受け取れません "
-                            "(KV キャッシュは A-5 で加えます)")
-        check_sequence(x, self.d_model)
-        kv = x if kv is None else kv
-        check_sequence(kv, self.d_model)
-        q = split_heads(self.w_q(x), self.n_heads)            # (B, h, T_q, d_k)
-        k = split_heads(self.w_k(kv), self.n_heads)           # (B, h, T_k, d_k)
-        v = split_heads(self.w_v(kv), self.n_heads)           # (B, h, T_k, d_k)
-        out, w = scaled_dot_product_attention(q, k, v, mask)  # 全ヘッドを 1 回のバッチの積で
-        if self.keep_weights:
-            self.weights = w.detach()                         # (B, h, T_q, T_k)
-        if self.head_gate is not None:
-            out = out * self.head_gate.view(1, -1, 1, 1)      # ヘッドごとに掛ける
-        return self.w_o(merge_heads(out))                     # (B, T_q, d)
+
+def _forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, *,
+             kv: torch.Tensor | None = None, **kw) -> torch.Tensor:
+    """x (B, T_q, d) → (B, T_q, d) (A-3 §2 で導入)。kv: キーとバリューを作る列 (既定は x)。"""
+    if any(v is not None for v in kw.values()):
+        raise TypeError(f"MultiHeadAttention は追加の引数 {sorted(kw)} を受け取れません "
+                        "(KV キャッシュは A-5 で加えます)")
+    check_sequence(x, self.d_model)
+    kv = x if kv is None else kv
+    check_sequence(kv, self.d_model)
+    q = split_heads(self.w_q(x), self.n_heads)            # (B, h, T_q, d_k)
+    k = split_heads(self.w_k(kv), self.n_heads)           # (B, h, T_k, d_k)
+    v = split_heads(self.w_v(kv), self.n_heads)           # (B, h, T_k, d_k)
+    out, w = scaled_dot_product_attention(q, k, v, mask)  # 全ヘッドを 1 回のバッチの積で
+    if self.keep_weights:
+        self.weights = w.detach()                         # (B, h, T_q, T_k)
+    if self.head_gate is not None:
+        out = out * self.head_gate.view(1, -1, 1, 1)      # ヘッドごとに掛ける
+    return self.w_o(merge_heads(out))                     # (B, T_q, d)
+
+
+MultiHeadAttention.forward = _forward
 
 
 # --- a3_multi_head_attention.ipynb: 3. PyTorch と同じ答えを出す
