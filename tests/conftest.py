@@ -60,13 +60,13 @@ def correct_response(q):
 def assert_auto_questions_grade(bank):
     """自動採点の各問が正解を受け入れ、間違い (単一選択の誤り・ずれた数値) を退けることを確かめる。
 
-    コード課題は除く (採点関数ごとのテストがある)。
+    コード課題 (採点関数ごとのテストがある) と記述問題 (自己採点) は除く。
     """
     from llmbook.quiz import grade
 
     for quiz in bank.quizzes:
         for q in quiz.questions:
-            if q["type"] == "code":
+            if q["type"] in ("code", "essay"):
                 continue
             assert grade(q, correct_response(q)).correct, q["id"]
             if q["type"] == "single":
@@ -74,6 +74,21 @@ def assert_auto_questions_grade(bank):
                 assert grade(q, wrong).status == "incorrect", q["id"]
             if q["type"] == "numeric":
                 assert not grade(q, str(q["answer"] * 1.5 + 1)).correct, q["id"]
+
+
+def assert_code_solutions_pass_and_starters_fail(bank):
+    """各コード課題で、模範解答は満点、ひな形 (None を返す) は 0 点で理由が出ることを確かめる。"""
+    from llmbook.quiz import grade
+
+    for q in bank.quiz("code").questions:
+        ns: dict = {}
+        exec(q["solution"], ns)  # noqa: S102
+        assert grade(q, ns[q["function_name"]]).correct, q["id"]
+        ns = {}
+        exec(q["starter"], ns)  # noqa: S102 - ひな形は実行してもエラーにならない
+        r = grade(q, ns[q["function_name"]])
+        assert r.status == "incorrect" and r.score == 0, q["id"]
+        assert "None" in " ".join(r.details), q["id"]
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from collections import Counter
 import torch
 import torch.nn.functional as F
 
-from conftest import assert_auto_questions_grade
+from conftest import assert_auto_questions_grade, assert_code_solutions_pass_and_starters_fail
 from llmbook.chapters.a1 import (
     perplexity,
 )
@@ -58,15 +58,7 @@ def test_every_auto_question_accepts_its_answer_and_rejects_a_wrong_one():
 
 
 def test_code_solutions_pass_and_starters_fail_gracefully():
-    bank = load_bank("a1", reload=True)
-    for q in bank.quiz("code").questions:
-        ns: dict = {}
-        exec(q["solution"], ns)  # noqa: S102
-        assert grade(q, ns[q["function_name"]]).correct, q["id"]
-        ns = {}
-        exec(q["starter"], ns)  # noqa: S102 - ひな形は実行してもエラーにならない
-        r = grade(q, ns[q["function_name"]])
-        assert r.status == "incorrect" and "None" in " ".join(r.details)
+    assert_code_solutions_pass_and_starters_fail(load_bank("a1", reload=True))
 
 
 def test_quiz_grades_in_a_kernel_widget(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from conftest import assert_auto_questions_grade
+from conftest import assert_auto_questions_grade, assert_code_solutions_pass_and_starters_fail
 from llmbook.chapters.a2 import (
     expected_parameters,
     layer_norm,
@@ -43,15 +43,7 @@ def test_numeric_answers_match_the_formulas():
 
 
 def test_code_solutions_pass_and_starters_fail_gracefully():
-    bank = load_bank("a2", reload=True)
-    for q in bank.quiz("code").questions:
-        ns: dict = {}
-        exec(q["solution"], ns)  # noqa: S102
-        assert grade(q, ns[q["function_name"]]).correct, q["id"]
-        ns = {}
-        exec(q["starter"], ns)  # noqa: S102 - ひな形は実行してもエラーにならない
-        r = grade(q, ns[q["function_name"]])
-        assert r.status == "incorrect" and "None" in " ".join(r.details)
+    assert_code_solutions_pass_and_starters_fail(load_bank("a2", reload=True))
 
 
 def test_checkers_accept_the_chapter_code_and_diagnose_common_mistakes():
