@@ -1,0 +1,397 @@
+"""A-3 §5〜§7 の裏方: 訓練したモデルのアテンションを集め、測り、描く部品。
+
+章のノートブックは、教える中身 (訓練ループ、ヘッドのスコアの定義、ヘッドを切る考え方、
+KV キャッシュの式) を本文のセルに置く。ここに置くのは、それを支える配管だけです。
+
+- 重みの収集: :func:`attention_maps` (各層の ``MultiHeadAttention.weights`` を集める)
+- 測定の道具: :func:`weights_at_offset` (i → i − offset の重み)、:func:`quote_pairs`
+  (「…」の中の位置と、その開きかっこの組)、:func:`val_windows` と :func:`token_losses`
+- 誘導ヘッドのデータ: :func:`repeated_random_batch` (ランダムなトークン列を 2 回くり返す)
+- 図: :func:`plot_head_grid`、:func:`plot_head_bars`、:func:`plot_copy_losses`、:func:`plot_cost`
+- メモリ: :func:`peak_memory` (CPU はプロファイラの記録、CUDA は ``max_memory_allocated``)
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from llmbook.lm.plots import visible
+from llmbook.plotting import HEATMAP_CMAP, OKABE_ITO, setup_japanese
+
+__all__ = [
+    "head_labels",
+    "attention_maps",
+    "weights_at_offset",
+    "quote_pairs",
+    "val_windows",
+    "token_losses",
+    "RepeatBatch",
+    "repeated_random_batch",
+    "plot_head_grid",
+    "plot_head_bars",
+    "plot_copy_losses",
+    "peak_memory",
+    "plot_cost",
+]
+
+
+# --------------------------------------------------------------------------- 検査
+def _describe(x) -> str:
+    if isinstance(x, torch.Tensor):
+        return f"形 {tuple(x.shape)}、{x.dtype} の Tensor"
+    return type(x).__name__
+
+
+def _check_int(name: str, value, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} は {minimum} 以上の整数にしてください (受け取った値: {value!r})")
+    return value
+
+
+def _check_ids(ids, name: str = "ids", ndim: int | None = None) -> torch.Tensor:
+    if not isinstance(ids, torch.Tensor) or ids.dtype != torch.long:
+        raise TypeError(f"{name} は torch.long の Tensor で渡してください "
+                        f"(受け取ったもの: {_describe(ids)})")
+    if ndim is not None and ids.ndim != ndim:
+        raise ValueError(f"{name} は {ndim} 次元の Tensor にしてください "
+                         f"(受け取った形: {tuple(ids.shape)})")
+    return ids
+
+
+def _attention_modules(model) -> list:
+    blocks = getattr(model, "blocks", None)
+    if not isinstance(model, nn.Module) or blocks is None:
+        raise TypeError("model には blocks を持つ DecoderLM を渡してください "
+                        f"(受け取ったもの: {type(model).__name__})")
+    attns = [getattr(b, "attn", None) for b in blocks]
+    if not attns or not all(hasattr(a, "keep_weights") for a in attns):
+        raise TypeError("重みを集められるのは、make_attn=MultiHeadAttention で作った DecoderLM "
+                        "だけです (各ブロックの attn に keep_weights が要ります)")
+    return attns
+
+
+def head_labels(n_layers: int, n_heads: int) -> list:
+    """「層 0・ヘッド 0」から順に、層ごとにヘッドを並べた名前 (番号はコードと同じく 0 から)。"""
+    _check_int("n_layers", n_layers)
+    _check_int("n_heads", n_heads)
+    return [f"層 {layer}・ヘッド {h}" for layer in range(n_layers) for h in range(n_heads)]
+
+
+# --------------------------------------------------------------------------- 重みの収集と測定
+@torch.no_grad()
+def attention_maps(model, ids: torch.Tensor) -> list:
+    """ids (B, T) または (T,) を読んだときの、各層のアテンションの重みのリスト。
+
+    要素は (B, h, T, T) (ids が 1 次元なら B = 1)。一時的に ``keep_weights`` を True にし、
+    終わったら元に戻す。モデルは評価モード (eval) で動かし、その後も元のモードに戻す。
+    """
+    attns = _attention_modules(model)
+    ids = _check_ids(ids)
+    if ids.ndim == 1:
+        ids = ids[None]
+    if ids.ndim != 2:
+        raise ValueError(f"ids は (B, T) か (T,) にしてください (受け取った形: {tuple(ids.shape)})")
+    old = [a.keep_weights for a in attns]
+    was_training = model.training
+    try:
+        for a in attns:
+            a.keep_weights = True
+        model.eval()
+        model(ids)
+        return [a.weights for a in attns]
+    finally:
+        for a, flag in zip(attns, old):
+            a.keep_weights = flag
+        model.train(was_training)
+
+
+def weights_at_offset(weights: torch.Tensor, offset) -> torch.Tensor:
+    """各クエリ i が、キー i − offset に置いた重み。weights (..., T, T) → (..., T)。
+
+    offset は 0 以上の整数 (0 なら自分自身、1 なら直前の位置) か、行ごとの値 (B,) の
+    torch.long (weights は (B, h, T, T))。i − offset < 0 の位置は NaN にする (その位置には
+    対応するキーがないので、平均から外せるように)。
+    """
+    if not isinstance(weights, torch.Tensor) or weights.ndim < 2 \
+            or weights.shape[-1] != weights.shape[-2]:
+        raise ValueError("weights は (..., T, T) の Tensor で渡してください "
+                         f"(受け取ったもの: {_describe(weights)})")
+    T = weights.shape[-1]
+    i = torch.arange(T, device=weights.device)
+    if isinstance(offset, torch.Tensor):
+        if weights.ndim != 4 or offset.shape != (weights.shape[0],) or offset.dtype != torch.long:
+            raise ValueError("行ごとの offset は (B,) の torch.long で、weights は (B, h, T, T) に"
+                             f"してください (offset: {_describe(offset)}、weights: "
+                             f"{tuple(weights.shape)})")
+        key = i - offset.to(weights.device).view(-1, 1, 1)                 # (B, 1, T)
+        key = key.expand(-1, weights.shape[1], -1)                          # (B, h, T)
+    else:
+        key = i - _check_int("offset", offset, minimum=0)                   # (T,)
+        key = key.expand(weights.shape[:-1])                                # (..., T)
+    picked = weights.gather(-1, key.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return picked.masked_fill(key < 0, float("nan"))
+
+
+def quote_pairs(ids: torch.Tensor, open_id: int, close_id: int, min_gap: int = 2) -> torch.Tensor:
+    """「…」の中の位置 i と、その開きかっこ 「 の位置 j の組を True にした (B, T, T) の bool。
+
+    i は開きかっこより後で、対応する閉じかっこ 」 の位置まで (」 自身を含む)。かっこの入れ子は
+    いちばん内側の 「 を使う。直前の位置と区別するため、i − j >= min_gap の組だけを数える。
+    """
+    ids = _check_ids(ids, ndim=2)
+    _check_int("min_gap", min_gap)
+    pairs = torch.zeros(*ids.shape, ids.shape[1], dtype=torch.bool)
+    for b, row in enumerate(ids.tolist()):
+        stack = []                                   # まだ閉じていない 「 の位置
+        for i, token in enumerate(row):
+            if stack and i - stack[-1] >= min_gap:
+                pairs[b, i, stack[-1]] = True
+            if token == open_id:
+                stack.append(i)
+            elif token == close_id and stack:
+                stack.pop()
+    return pairs
+
+
+def val_windows(ids: torch.Tensor, seq_len: int, n: int | None = None) -> torch.Tensor:
+    """1 次元の ID 列を、重ならない長さ seq_len + 1 の窓に切る: (N, seq_len + 1)。
+
+    各窓の先頭 seq_len 個が入力、1 つずらした seq_len 個が正解になる。n を渡すと先頭の n 個。
+    """
+    ids = _check_ids(ids, ndim=1)
+    _check_int("seq_len", seq_len)
+    count = len(ids) // (seq_len + 1)
+    if count == 0:
+        raise ValueError(f"ID 列 ({len(ids)} 個) が短すぎて、長さ {seq_len + 1} の窓を 1 つも"
+                         "作れません")
+    if n is not None:
+        count = min(count, _check_int("n", n))
+    return ids[: count * (seq_len + 1)].view(count, seq_len + 1)
+
+
+@torch.no_grad()
+def token_losses(model: nn.Module, windows: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+    """窓 (N, T + 1) の各位置の、次のトークンの交差エントロピー (nat): (N, T)。
+
+    入力は各窓の先頭 T 個、正解は 1 つずらした T 個。モデルは評価モードで動かし、元に戻す。
+    """
+    windows = _check_ids(windows, "windows", ndim=2)
+    _check_int("batch_size", batch_size)
+    if windows.shape[1] < 2:
+        raise ValueError("windows の長さは 2 以上にしてください (入力と正解で 1 つずつずらすため)")
+    was_training = model.training
+    model.eval()
+    try:
+        out = []
+        for chunk in windows.split(batch_size):
+            logits = model(chunk[:, :-1])                                    # (b, T, V)
+            out.append(F.cross_entropy(logits.transpose(1, 2), chunk[:, 1:], reduction="none"))
+        return torch.cat(out)                                                # (N, T)
+    finally:
+        model.train(was_training)
+
+
+# --------------------------------------------------------------------------- 誘導ヘッドのデータ
+class RepeatBatch(NamedTuple):
+    """:func:`repeated_random_batch` の戻り値。マスクはどれも「予測する位置」(B, T − 1) のもの。
+
+    - ``ids``: (B, T) の ID。最後の 2L 個が「L 個のランダムなトークン」を 2 回並べたもの
+    - ``period``: (B,) の L (行ごとに違う)
+    - ``first``: 次のトークンが 1 回目の L 個の中にある位置 (手がかりがないので当てられない)
+    - ``second``: 2 回目の L 個の中で、次のトークンも 2 回目にある位置 (1 回目を見れば当たる)
+    """
+
+    ids: torch.Tensor
+    period: torch.Tensor
+    first: torch.Tensor
+    second: torch.Tensor
+
+
+def repeated_random_batch(batch_size: int, vocab_size: int, seq_len: int, min_period: int,
+                          generator: torch.Generator) -> RepeatBatch:
+    """ランダムなトークン L 個を 2 回くり返した列 (前はランダムなトークンで埋める) のバッチ。
+
+    L は行ごとに min_period〜seq_len // 2 から一様に選ぶ。L が一定だと「L − 1 個前を見る」という
+    位置だけの近道で当てられてしまうので、行ごとに変える。乱数は generator だけから引く。
+    """
+    for name, value in (("batch_size", batch_size), ("vocab_size", vocab_size),
+                        ("seq_len", seq_len), ("min_period", min_period)):
+        _check_int(name, value)
+    if not 2 <= min_period <= seq_len // 2:
+        raise ValueError(f"min_period は 2 以上 seq_len // 2 ({seq_len // 2}) 以下にしてください "
+                         f"(受け取った値: {min_period})")
+    if not isinstance(generator, torch.Generator):
+        raise TypeError("generator には torch.Generator を渡してください "
+                        f"(受け取ったもの: {type(generator).__name__})")
+    ids = torch.randint(0, vocab_size, (batch_size, seq_len), generator=generator)
+    period = torch.randint(min_period, seq_len // 2 + 1, (batch_size,), generator=generator)
+    pos = torch.arange(seq_len)
+    start2 = (seq_len - period)[:, None]                                     # 2 回目の始まり
+    copy = ids.gather(1, (pos - period[:, None]).clamp(min=0))               # L 個前のトークン
+    ids = torch.where(pos >= start2, copy, ids)
+    target = pos[1:]                                                         # 予測される位置
+    first = (target >= start2 - period[:, None]) & (target < start2)
+    second = target > start2
+    return RepeatBatch(ids, period, first, second)
+
+
+# --------------------------------------------------------------------------- 図
+def _as_array(x) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().float().cpu().numpy()
+    return np.asarray(x, dtype=float)
+
+
+def plot_head_grid(maps: Sequence, tokens: Sequence[str], *, title: str = "",
+                   marks: Mapping | None = None, size: float = 4.6):
+    """各層・各ヘッドの重みを 1 枚に並べる: 行 = ヘッド、列 = 層 (番号は 0 から)。
+
+    maps は層ごとの (h, T, T) (A-3 の attention_maps の 1 行分)。tokens は T 文字で、改行や
+    空白は ⏎・␣ で見せる。marks は {(層, ヘッド): 添える一言} で、その図の題に付ける。
+    """
+    setup_japanese()
+    arrays = [_as_array(m) for m in maps]
+    if not arrays or any(a.ndim != 3 or a.shape[1:] != arrays[0].shape[1:] for a in arrays):
+        raise ValueError("maps は、層ごとに同じ形 (h, T, T) の重みを並べたリストで渡してください")
+    heads, T = arrays[0].shape[0], arrays[0].shape[-1]
+    shown = visible(tokens)
+    if len(shown) != T:
+        raise ValueError(f"tokens の数 ({len(shown)}) と重みの T ({T}) が合いません")
+    fig, axes = plt.subplots(heads, len(arrays), figsize=(size * len(arrays) + 1.2, size * heads),
+                             squeeze=False, layout="constrained")
+    for layer, a in enumerate(arrays):
+        for h in range(heads):
+            ax = axes[h, layer]
+            im = ax.imshow(a[h], cmap=HEATMAP_CMAP, vmin=0, vmax=1)
+            ax.set_xticks(range(T), shown, fontsize=11)
+            ax.set_yticks(range(T), shown, fontsize=11)
+            note = (marks or {}).get((layer, h))
+            ax.set_title(f"層 {layer}・ヘッド {h}" + (f"\n{note}" if note else ""), fontsize=13)
+    for ax in axes[-1]:
+        ax.set_xlabel("キー (参照される位置)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("クエリ (予測している位置)")
+    fig.colorbar(im, ax=axes, fraction=0.025, pad=0.02, label="アテンションの重み")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_head_bars(values: Sequence[float], n_heads: int, *, ylabel: str, title: str = "",
+                   reference: float | None = None, reference_label: str = ""):
+    """ヘッドごとの値の棒グラフ (層ごとに色を変え、棒の上に値を書く)。values は層の順に並べる。"""
+    setup_japanese()
+    v = _as_array(values).ravel()
+    _check_int("n_heads", n_heads)
+    if len(v) == 0 or len(v) % n_heads:
+        raise ValueError(f"values の数 ({len(v)}) は n_heads ({n_heads}) の倍数にしてください")
+    labels = head_labels(len(v) // n_heads, n_heads)
+    colors = [OKABE_ITO[(k // n_heads) % len(OKABE_ITO)] for k in range(len(v))]
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(v) + 1.5), 4.2))
+    bars = ax.bar(range(len(v)), v, color=colors)
+    ax.bar_label(bars, labels=[f"{x:.3f}" for x in v], fontsize=10, padding=2)
+    ax.set_xticks(range(len(v)), [lab.replace("・", "\n") for lab in labels], fontsize=11)
+    if reference is not None:
+        ax.axhline(reference, color="gray", ls=":", label=reference_label)
+        ax.legend()
+    ax.set(ylabel=ylabel, title=title)
+    ax.margins(y=0.15)
+    fig.tight_layout()
+    return fig
+
+
+def plot_copy_losses(curves: Mapping[str, Mapping[str, Sequence[float]]], ln_v: float, *,
+                     window: int = 10):
+    """{モデル名: {"1 回目": 損失, "2 回目": 損失}} を、移動平均の曲線で描く (ln V の線つき)。"""
+    setup_japanese()
+    _check_int("window", window)
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    styles = {"1 回目": ("--", "s"), "2 回目": ("-", "o")}
+    for (name, parts), color in zip(curves.items(), OKABE_ITO):
+        for part, losses in parts.items():
+            ls, marker = styles.get(part, ("-", "^"))
+            y = np.convolve(_as_array(losses), np.ones(window) / window, mode="valid")
+            x = np.arange(len(y)) + window
+            ax.plot(x, y, ls=ls, color=color, marker=marker, markevery=max(1, len(y) // 8),
+                    ms=5, label=f"{name}: {part}の L 個を予測")
+    ax.axhline(ln_v, color="gray", ls=":", label=f"ln V = {ln_v:.2f} (当て推量)")
+    ax.set(xlabel="ステップ", ylabel=f"交差エントロピー ({window} ステップの移動平均)",
+           title="くり返しの 1 回目と 2 回目の損失")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- 時間とメモリ
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """プロファイラが C++ から標準エラーに直接書く開始・終了の記録 (USDT: …) を見せない。"""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:                    # 標準エラーがファイル記述子を持たない環境では何もしない
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def peak_memory(fn: Callable[[], object], device) -> int:
+    """fn() の実行中に確保されたメモリの最大値 (バイト、実行前からあった分は除く)。
+
+    CUDA では ``torch.cuda.max_memory_allocated`` の増分。CPU では PyTorch のプロファイラ
+    (profile_memory=True) が記録した確保と解放を時刻の順に足し、その最大値を取る。
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - base
+    if device.type != "cpu":
+        raise ValueError(f"メモリを測れるのは CPU と CUDA だけです (受け取ったデバイス: {device})")
+    from torch.profiler import ProfilerActivity, profile
+
+    with _quiet_native_stderr(), profile(activities=[ProfilerActivity.CPU],
+                                          profile_memory=True) as prof:
+        fn()
+    current = peak = 0
+    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
+        current += event.self_cpu_memory_usage           # 確保は +、解放 ([memory]) は −
+        peak = max(peak, current)
+    return peak
+
+
+def plot_cost(lengths: Sequence[int], times: Mapping[str, Sequence[float]],
+              memory: Mapping[str, Sequence[float]], device: str):
+    """系列長 L と、時間 (ミリ秒)・メモリの最大値 (MiB) を両対数で 2 つ並べて描く。"""
+    setup_japanese()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    panels = ((axes[0], times, "時間 (ミリ秒)"), (axes[1], memory, "メモリの最大値 (MiB)"))
+    for ax, table, unit in panels:
+        for (name, ys), color, marker in zip(table.items(), OKABE_ITO, "os^D"):
+            ax.loglog(lengths, _as_array(ys), marker=marker, color=color, label=name)
+        ax.set_xscale("log", base=2)
+        ax.set(xlabel="系列長 L (対数目盛)", ylabel=f"{unit}、対数目盛")
+        ax.legend(fontsize=10)
+    axes[0].set_title(f"アテンション 1 回の時間 ({device})")
+    axes[1].set_title(f"アテンション 1 回のメモリ ({device})")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,184 @@
+"""llmbook.attn_analysis (A-3 §5〜§7 の裏方) のテスト: 重みの収集・測定・データ・図・メモリ。
+
+どれも小さな入力で、答えが手で分かる場合と比べる。悪い入力には日本語のエラーが出ることも確かめる。
+"""
+from __future__ import annotations
+
+import math
+
+import matplotlib
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from llmbook import set_seed
+from llmbook.attn_analysis import (
+    attention_maps,
+    head_labels,
+    peak_memory,
+    plot_copy_losses,
+    plot_cost,
+    plot_head_bars,
+    plot_head_grid,
+    quote_pairs,
+    repeated_random_batch,
+    token_losses,
+    val_windows,
+    weights_at_offset,
+)
+from llmbook.chapters.a2 import DecoderLM
+from llmbook.chapters.a3 import MultiHeadAttention
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def tiny_lm():
+    set_seed(0)
+    return DecoderLM(11, d_model=16, n_layers=2, n_heads=4, max_len=12,
+                     make_attn=MultiHeadAttention)
+
+
+def test_head_labels():
+    assert head_labels(2, 3) == ["層 0・ヘッド 0", "層 0・ヘッド 1", "層 0・ヘッド 2",
+                                 "層 1・ヘッド 0", "層 1・ヘッド 1", "層 1・ヘッド 2"]
+    with pytest.raises(ValueError, match="1 以上の整数"):
+        head_labels(0, 4)
+
+
+def test_attention_maps_shapes_rows_and_restores_flags(tiny_lm):
+    tiny_lm.train()
+    ids = torch.randint(0, 11, (3, 12))
+    maps = attention_maps(tiny_lm, ids)
+    assert [tuple(w.shape) for w in maps] == [(3, 4, 12, 12)] * 2
+    for w in maps:
+        assert torch.allclose(w.sum(-1), torch.ones(3, 4, 12))           # 各行は確率分布
+        assert torch.all(w.triu(diagonal=1) == 0)                        # 因果マスク
+    assert all(not b.attn.keep_weights for b in tiny_lm.blocks)          # 元に戻る
+    assert tiny_lm.training
+    assert attention_maps(tiny_lm, ids[0])[0].shape == (1, 4, 12, 12)    # 1 次元も受け取る
+
+
+def test_attention_maps_rejects_other_models():
+    torch_model = DecoderLM(11, d_model=16, n_layers=1, n_heads=4, max_len=8)   # 既定の部品
+    with pytest.raises(TypeError, match="MultiHeadAttention"):
+        attention_maps(torch_model, torch.zeros(1, 4, dtype=torch.long))
+    with pytest.raises(TypeError, match="DecoderLM"):
+        attention_maps(nn.Linear(2, 2), torch.zeros(1, 4, dtype=torch.long))
+
+
+def test_attention_maps_rejects_float_ids(tiny_lm):
+    with pytest.raises(TypeError, match="torch.long"):
+        attention_maps(tiny_lm, torch.zeros(1, 4))
+
+
+def test_weights_at_offset_int_and_per_row():
+    w = torch.arange(2 * 1 * 4 * 4, dtype=torch.float).view(2, 1, 4, 4)
+    prev = weights_at_offset(w, 1)                                       # (2, 1, 4)
+    assert torch.isnan(prev[..., 0]).all()
+    assert prev[0, 0, 1:].tolist() == [w[0, 0, i, i - 1].item() for i in range(1, 4)]
+    per_row = weights_at_offset(w, torch.tensor([0, 2]))
+    assert per_row[0, 0].tolist() == w[0, 0].diagonal().tolist()
+    assert torch.isnan(per_row[1, 0, :2]).all()
+    assert per_row[1, 0, 2:].tolist() == [w[1, 0, 2, 0].item(), w[1, 0, 3, 1].item()]
+
+
+def test_weights_at_offset_bad_input():
+    with pytest.raises(ValueError, match="0 以上の整数"):
+        weights_at_offset(torch.ones(3, 3), -1)
+    with pytest.raises(ValueError, match=r"\(\.\.\., T, T\)"):
+        weights_at_offset(torch.ones(3, 4), 1)
+    with pytest.raises(ValueError, match=r"\(B,\)"):
+        weights_at_offset(torch.ones(2, 1, 3, 3), torch.tensor([1, 1, 1]))
+
+
+def test_quote_pairs_by_hand():
+    o, c = 5, 6
+    ids = torch.tensor([[1, o, 2, 2, c, 2, 1, o, 2, c]])
+    got = sorted(map(tuple, quote_pairs(ids, o, c).nonzero()[:, 1:].tolist()))
+    assert got == [(3, 1), (4, 1), (9, 7)]                   # (クエリ, 「 の位置)、」 を含む
+    assert quote_pairs(ids, o, c, min_gap=1).sum() == 5      # 「 の直後も数える
+    nested = torch.tensor([[o, 2, o, 2, 2, c, 2, 2]])        # 入れ子は内側の 「
+    assert sorted(map(tuple, quote_pairs(nested, o, c).nonzero()[:, 1:].tolist())) == \
+        [(2, 0), (4, 2), (5, 2), (6, 0), (7, 0)]
+
+
+def test_val_windows_and_token_losses(tiny_lm):
+    ids = torch.arange(50) % 11
+    win = val_windows(ids, seq_len=9)
+    assert win.shape == (5, 10) and win[1, 0] == ids[10]
+    assert val_windows(ids, seq_len=9, n=2).shape == (2, 10)
+    losses = token_losses(tiny_lm, win, batch_size=2)
+    logits = tiny_lm(win[:, :-1])
+    expected = F.cross_entropy(logits.reshape(-1, 11), win[:, 1:].reshape(-1), reduction="none")
+    assert losses.shape == (5, 9)
+    assert torch.allclose(losses.flatten(), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="短すぎて"):
+        val_windows(ids[:5], seq_len=9)
+
+
+def test_head_gate_ablation_changes_loss(tiny_lm):
+    win = val_windows(torch.arange(60) % 11, seq_len=11)
+    base = token_losses(tiny_lm, win).mean()
+    attn = tiny_lm.blocks[0].attn
+    attn.head_gate = torch.tensor([1.0, 0.0, 1.0, 1.0])
+    try:
+        cut = token_losses(tiny_lm, win).mean()
+    finally:
+        attn.head_gate = None
+    assert cut != base
+    assert token_losses(tiny_lm, win).mean() == base
+
+
+def test_repeated_random_batch_structure():
+    g = torch.Generator().manual_seed(0)
+    b = repeated_random_batch(64, 10, 20, 3, g)
+    assert b.ids.shape == (64, 20) and b.first.shape == b.second.shape == (64, 19)
+    assert b.period.min() >= 3 and b.period.max() <= 10
+    for row, L in zip(b.ids, b.period.tolist()):
+        assert torch.equal(row[20 - L:], row[20 - 2 * L:20 - L])       # 2 回目 = 1 回目
+    starts_at_0 = (20 - 2 * b.period == 0).long()                     # 位置 0 は予測されない
+    assert (b.first.sum(1) == b.period - starts_at_0).all()           # 1 回目の L 個を予測
+    assert (b.second.sum(1) == b.period - 1).all()                    # 2 回目の 2 個目から
+    assert not (b.first & b.second).any()
+    again = repeated_random_batch(64, 10, 20, 3, torch.Generator().manual_seed(0))
+    assert torch.equal(again.ids, b.ids)                              # generator だけで決まる
+
+
+def test_repeated_random_batch_bad_input():
+    g = torch.Generator()
+    with pytest.raises(ValueError, match="min_period"):
+        repeated_random_batch(2, 10, 8, 5, g)
+    with pytest.raises(TypeError, match="Generator"):
+        repeated_random_batch(2, 10, 8, 2, 0)
+    with pytest.raises(ValueError, match="vocab_size"):
+        repeated_random_batch(2, 0, 8, 2, g)
+
+
+def test_plots_return_figures():
+    w = torch.softmax(torch.randn(2, 3, 5, 5), -1)
+    fig = plot_head_grid(list(w), "あい\nうえ", marks={(0, 1): "テスト"}, title="題")
+    assert len(fig.axes) == 2 * 3 + 1                                  # 6 枚 + カラーバー
+    assert fig.axes[0].get_xticklabels()[2].get_text() == "⏎"
+    with pytest.raises(ValueError, match="tokens"):
+        plot_head_grid(list(w), "あい")
+    bars = plot_head_bars([0.1, 0.2, 0.3, 0.4], 2, ylabel="y", reference=0.2,
+                          reference_label="基準")
+    assert len(bars.axes[0].patches) == 4
+    with pytest.raises(ValueError, match="倍数"):
+        plot_head_bars([0.1, 0.2, 0.3], 2, ylabel="y")
+    curves = plot_copy_losses({"2 層": {"1 回目": [3.0] * 30, "2 回目": [1.0] * 30}},
+                              math.log(10))
+    assert len(curves.axes[0].lines) == 3
+    cost = plot_cost([1, 2], {"a": [1.0, 2.0]}, {"a": [1.0, 4.0]}, "CPU")
+    assert len(cost.axes) == 2
+    matplotlib.pyplot.close("all")
+
+
+def test_peak_memory_cpu_sees_a_new_tensor():
+    x = torch.randn(256, 256)
+    peak = peak_memory(lambda: x @ x, "cpu")                 # 出力 256 × 256 の float32
+    assert 256 * 256 * 4 <= peak < 4 * 256 * 256 * 4
+    with pytest.raises(ValueError, match="CPU と CUDA"):
+        peak_memory(lambda: None, "meta")
