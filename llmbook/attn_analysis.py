@@ -266,13 +266,14 @@ def plot_head_grid(maps: Sequence, tokens: Sequence[str], *, title: str = "",
     shown = visible(tokens)
     if len(shown) != T:
         raise ValueError(f"tokens の数 ({len(shown)}) と重みの T ({T}) が合いません")
+    wide = max(map(len, shown)) > 1                      # 2 文字以上の名前は縦に書く
     fig, axes = plt.subplots(heads, len(arrays), figsize=(size * len(arrays) + 1.2, size * heads),
                              squeeze=False, layout="constrained")
     for layer, a in enumerate(arrays):
         for h in range(heads):
             ax = axes[h, layer]
             im = ax.imshow(a[h], cmap=HEATMAP_CMAP, vmin=0, vmax=1)
-            ax.set_xticks(range(T), shown, fontsize=11)
+            ax.set_xticks(range(T), shown, fontsize=11, rotation=90 if wide else 0)
             ax.set_yticks(range(T), shown, fontsize=11)
             note = (marks or {}).get((layer, h))
             ax.set_title(f"層 {layer}・ヘッド {h}" + (f"\n{note}" if note else ""), fontsize=13)
@@ -322,7 +323,7 @@ def plot_copy_losses(curves: Mapping[str, Mapping[str, Sequence[float]]], ln_v: 
             y = np.convolve(_as_array(losses), np.ones(window) / window, mode="valid")
             x = np.arange(len(y)) + window
             ax.plot(x, y, ls=ls, color=color, marker=marker, markevery=max(1, len(y) // 8),
-                    ms=5, label=f"{name}: {part}の L 個を予測")
+                    ms=5, label=f"{name}: {part}")
     ax.axhline(ln_v, color="gray", ls=":", label=f"ln V = {ln_v:.2f} (当て推量)")
     ax.set(xlabel="ステップ", ylabel=f"交差エントロピー ({window} ステップの移動平均)",
            title="くり返しの 1 回目と 2 回目の損失")
