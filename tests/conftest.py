@@ -76,6 +76,16 @@ def assert_auto_questions_grade(bank):
                 assert not grade(q, str(q["answer"] * 1.5 + 1)).correct, q["id"]
 
 
+def find_question(bank, qid: str) -> dict:
+    """バンクのどのクイズにあっても、id で問題を引く。"""
+    return next(q for quiz in bank.quizzes for q in quiz.questions if q["id"] == qid)
+
+
+def correct_texts(q: dict) -> list:
+    """選択問題の正しい選択肢の本文。"""
+    return [c["text"] for c in q["choices"] if c["correct"]]
+
+
 def assert_code_solutions_pass_and_starters_fail(bank):
     """各コード課題で、模範解答は満点、ひな形 (None を返す) は 0 点で理由が出ることを確かめる。"""
     from llmbook.quiz import grade

@@ -17,6 +17,8 @@ from conftest import (
     assert_auto_questions_grade,
     assert_code_solutions_pass_and_starters_fail,
     correct_response,
+    correct_texts,
+    find_question,
 )
 from llmbook.chapters.a3 import (
     MultiHeadAttention,
@@ -31,14 +33,6 @@ from llmbook.quiz import grade, load_bank, load_glossary
 @pytest.fixture(scope="module")
 def bank():
     return load_bank("a3", reload=True)
-
-
-def _q(bank, qid):
-    return next(q for quiz in bank.quizzes for q in quiz.questions if q["id"] == qid)
-
-
-def _correct_texts(q):
-    return [c["text"] for c in q["choices"] if c["correct"]]
 
 
 # ---------------------------------------------------------------- バンクの形と採点
@@ -72,14 +66,14 @@ def test_short_answers_accept_every_name_in_the_glossary(bank):
                      ("terms-self", "self-attention")]:
         t = terms[tid]
         names = [t["ja"], t["en"], *t["aliases"], *t["accept"]]
-        q = _q(bank, qid)
+        q = find_question(bank, qid)
         assert set(names) <= set(q["answers"]), qid
         assert all(grade(q, n).correct for n in names), qid
         assert q["answers"][0] == t["ja"]  # 本の語が先頭 (解説でもこの語を使う)
 
 
 def test_essay_is_self_assessed_against_key_ideas(bank):
-    q = _q(bank, "maps-essay")
+    q = find_question(bank, "maps-essay")
     r = grade(q, {"text": "ヘッドごとに別の場所を見られる", "ticked": [0, 1]})
     assert r.status == "self_assessed" and r.score == pytest.approx(2 / len(q["key_ideas"]))
     # 章が示すこと (スコアで名前を付ける・切る実験) と、その限界 (冗長、Michel ほか 2019)
@@ -88,7 +82,7 @@ def test_essay_is_self_assessed_against_key_ideas(bank):
 
 
 def test_matching_uses_the_book_headwords(bank):
-    lefts = [p["left"] for p in _q(bank, "terms-match")["pairs"]]
+    lefts = [p["left"] for p in find_question(bank, "terms-match")["pairs"]]
     for t in load_glossary():
         if t["id"] in ("query", "key", "value", "self-attention", "multi-head-attention",
                        "scaled-dot-product-attention"):
@@ -104,17 +98,17 @@ def test_scaling_numbers(bank):
     for d_k, qid, scaled in [(64, "scale-std", False), (512, "scale-after", True)]:
         q, k = torch.randn(n, d_k, generator=g), torch.randn(n, d_k, generator=g)
         dots = (q * k).sum(-1) / (math.sqrt(d_k) if scaled else 1.0)
-        answer = _q(bank, qid)["answer"]
+        answer = find_question(bank, qid)["answer"]
         assert answer == (1.0 if scaled else math.sqrt(d_k))
         assert abs(dots.std().item() / answer - 1) < 0.02, qid  # 標本でもそうなる
-    assert _q(bank, "scale-ratio")["answer"] == math.sqrt(256) / math.sqrt(16)
+    assert find_question(bank, "scale-ratio")["answer"] == math.sqrt(256) / math.sqrt(16)
 
 
 def test_softmax_slope_matches_autograd(bank):
     s = torch.log(torch.tensor([0.99, 0.01], dtype=torch.float64)).requires_grad_()
     p = s.softmax(-1)
     (slope,) = torch.autograd.grad(p[0], s)
-    q = _q(bank, "scale-slope")
+    q = find_question(bank, "scale-slope")
     assert abs(slope[0].item() - q["answer"]) <= q["tolerance"] / 10
     assert abs(0.5 * 0.5 / q["answer"] - 25) < 0.5  # 解説の「約 25 分の 1」
 
@@ -125,13 +119,13 @@ def test_temperature_flattens_but_keeps_the_order(bank):
     ent = [-(w * w.log()).sum().item() for w in ws]
     assert ent[0] < ent[1] < ent[2]
     assert all(torch.equal(w.argsort(), ws[0].argsort()) for w in ws)
-    assert _correct_texts(_q(bank, "scale-temp"))[0].startswith("一様分布に近づき")
+    assert correct_texts(find_question(bank, "scale-temp"))[0].startswith("一様分布に近づき")
 
 
 def test_shapes_numbers_match_the_chapter_code(bank):
     x = torch.randn(2, 10, 64)
     shape = tuple(split_heads(x, 8).shape)
-    assert _correct_texts(_q(bank, "shapes-split")) == [str(shape)]
+    assert correct_texts(find_question(bank, "shapes-split")) == [str(shape)]
     # view だけでは形は同じでも中身が違い、エラーにもならない (shapes-view)
     viewed = x.view(2, 8, 10, 8)
     assert viewed.shape == shape and not torch.equal(viewed, split_heads(x, 8))
@@ -139,9 +133,10 @@ def test_shapes_numbers_match_the_chapter_code(bank):
     mha = MultiHeadAttention(16, 8)
     mha.keep_weights = True
     mha(torch.randn(4, 256, 16))
-    assert mha.weights.numel() == _q(bank, "shapes-scores")["answer"] == 4 * 8 * 256 * 256
+    answer = find_question(bank, "shapes-scores")["answer"]
+    assert mha.weights.numel() == answer == 4 * 8 * 256 * 256
 
-    answer = _q(bank, "shapes-params")["answer"]
+    answer = find_question(bank, "shapes-params")["answer"]
     for h in (1, 2, 4, 8, 16):  # h によらない
         assert sum(p.numel() for p in MultiHeadAttention(128, h).parameters()) == answer
     assert sum(p.numel() for p in nn.MultiheadAttention(128, 8).parameters()) == answer
@@ -152,15 +147,15 @@ def test_kv_cache_numbers(bank):
         return 2 * n_layers * h_kv * d_k * bytes_per / 1024
 
     mha, gqa, mqa = (kib_per_token(32, h_kv, 128, 2) for h_kv in (32, 8, 1))
-    assert _q(bank, "kv-mha")["answer"] == mha == 512
-    assert _q(bank, "kv-gqa")["answer"] == gqa == 128
-    assert _q(bank, "kv-mqa")["answer"] == mha / mqa == 32
-    assert "16 KiB" in _q(bank, "kv-mqa")["explanation"] and mqa == 16
+    assert find_question(bank, "kv-mha")["answer"] == mha == 512
+    assert find_question(bank, "kv-gqa")["answer"] == gqa == 128
+    assert find_question(bank, "kv-mqa")["answer"] == mha / mqa == 32
+    assert "16 KiB" in find_question(bank, "kv-mqa")["explanation"] and mqa == 16
     assert round(1000 * mha / 1024) == 500  # 解説の「1,000 トークンで約 500 MiB」
 
 
 def test_mask_item_matches_the_attention_weights(bank):
-    q = _q(bank, "maps-mask")
+    q = find_question(bank, "maps-mask")
     rows = re.findall(r"クエリ (\d): ([TF ]+)", q["prompt"])
     mask = torch.tensor([[c == "T" for c in row.split()] for _, row in rows])
     assert mask.shape == (4, 4)
@@ -168,7 +163,7 @@ def test_mask_item_matches_the_attention_weights(bank):
     qk = torch.randn(4, 8, generator=g)
     _, w = scaled_dot_product_attention(qk, qk, qk, mask)
     allowed = [f"キー {j}" for j in range(4) if w[3, j] > 0]
-    assert allowed == _correct_texts(q)
+    assert allowed == correct_texts(q)
 
 
 def test_an_all_false_mask_row_gives_nan_and_the_book_stops_it(bank):
@@ -177,11 +172,11 @@ def test_an_all_false_mask_row_gives_nan_and_the_book_stops_it(bank):
     mask = torch.tensor([[True, False], [False, False]])
     with pytest.raises(ValueError, match="すべて False"):
         scaled_dot_product_attention(torch.randn(2, 4), torch.randn(2, 4), torch.randn(2, 4), mask)
-    assert "NaN" in _correct_texts(_q(bank, "maps-empty-row"))[0]
+    assert "NaN" in correct_texts(find_question(bank, "maps-empty-row"))[0]
 
 
 def test_induction_item_describes_an_induction_pattern(bank):
-    q = _q(bank, "maps-induction")
+    q = find_question(bank, "maps-induction")
     tokens = re.search(r"「([A-Z ]+)」", q["prompt"]).group(1).split()
     for t_q, tok_q, t_k, tok_k in re.findall(r"クエリ (\d) \((\w)\) → キー (\d) \((\w)\)",
                                              q["prompt"]):
@@ -190,7 +185,7 @@ def test_induction_item_describes_an_induction_pattern(bank):
         earlier = max(i for i in range(t_q) if tokens[i] == tokens[t_q])
         assert t_k == earlier + 1                        # 前の同じトークンの、すぐ次
         assert tokens[t_k] == tokens[t_q + 1]            # そこを写せば次のトークンが当たる
-    assert _correct_texts(q)[0].startswith("インダクションヘッド")
+    assert correct_texts(q)[0].startswith("インダクションヘッド")
 
 
 # ---------------------------------------------------------------- コード課題
@@ -216,7 +211,7 @@ def test_references_equal_the_chapter_and_pytorch():
 
 def test_checker_leaves_the_global_random_state_alone(bank):
     ns: dict = {}
-    exec(_q(bank, "code-mha")["solution"], ns)  # noqa: S102
+    exec(find_question(bank, "code-mha")["solution"], ns)  # noqa: S102
     before = torch.get_rng_state()
     assert C.check_multi_head_attention(ns["my_multi_head_attention"]).correct
     assert torch.equal(before, torch.get_rng_state())
@@ -285,13 +280,13 @@ def test_broken_answers_get_a_clear_message_not_a_crash(bank):
     def not_a_tensor(x, n_heads):
         return [1, 2, 3]
 
-    q = _q(bank, "code-mha")
+    q = find_question(bank, "code-mha")
     r = grade(q, boom)
     assert r.status == "incorrect" and "実行中にエラー: RuntimeError" in " ".join(r.details)
     r = grade(q, wrong_shape)
     text = " ".join(r.details)
     assert r.status == "incorrect" and "形が違います" in text and "(1, 6, 16) の Tensor" in text
-    r = grade(_q(bank, "code-split"), not_a_tensor)
+    r = grade(find_question(bank, "code-split"), not_a_tensor)
     assert r.status == "incorrect" and "Tensor を返すはずが list" in " ".join(r.details)
-    r = grade(_q(bank, "code-merge"), "my_merge_heads(x)")
+    r = grade(find_question(bank, "code-merge"), "my_merge_heads(x)")
     assert r.status == "invalid" and "関数そのもの" in r.message

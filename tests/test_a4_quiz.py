@@ -17,6 +17,8 @@ from conftest import (
     assert_auto_questions_grade,
     assert_code_solutions_pass_and_starters_fail,
     correct_response,
+    correct_texts,
+    find_question,
 )
 from llmbook.chapters.a2 import causal_mask
 from llmbook.chapters.a3 import MultiHeadAttention
@@ -28,14 +30,6 @@ from llmbook.quiz import grade, load_bank
 @pytest.fixture(scope="module")
 def bank():
     return load_bank("a4", reload=True)
-
-
-def _q(bank, qid):
-    return next(q for quiz in bank.quizzes for q in quiz.questions if q["id"] == qid)
-
-
-def _correct_texts(q):
-    return [c["text"] for c in q["choices"] if c["correct"]]
 
 
 def _n_params(module, weights_only=False):
@@ -67,13 +61,14 @@ def test_every_auto_question_accepts_its_answer_and_rejects_a_wrong_one(bank):
 def test_shares_accept_fractions_decimals_and_percentages(bank):
     for qid, answers in [("params-share", ["2/3", "0.667", "66.7%", "67%"]),
                          ("params-embed", ["1/2", "0.5", "50%"])]:
-        q = _q(bank, qid)
+        q = find_question(bank, qid)
         assert all(grade(q, a).correct for a in answers), qid
-    assert not grade(_q(bank, "params-embed"), "50").correct  # 50 は 50% ではない (5,000%)
+    # 50 は 50% ではない (5,000%)
+    assert not grade(find_question(bank, "params-embed"), "50").correct
 
 
 def test_essay_is_self_assessed_against_key_ideas(bank):
-    q = _q(bank, "mem-essay")
+    q = find_question(bank, "mem-essay")
     r = grade(q, {"text": "幅を広げると多く覚えられる", "ticked": [1]})
     assert r.status == "self_assessed" and r.score == pytest.approx(1 / len(q["key_ideas"]))
     ideas = " ".join(q["key_ideas"])
@@ -105,7 +100,7 @@ def test_perturbation_item_matches_ffn_and_attention():
     }
     stated = {"位置 3 だけ": {3}, "位置 3, 4, 5 (位置 3 とそれより後ろ)": {3, 4, 5},
               "位置 0〜5 のすべて": set(range(6))}
-    q = _q(load_bank("a4"), "ffn-perturb")
+    q = find_question(load_bank("a4"), "ffn-perturb")
     assert "T = 6" in q["prompt"] and "位置 3" in q["prompt"]
     assert {p["left"]: stated[p["right"]] for p in q["pairs"]} == measured
 
@@ -130,7 +125,7 @@ def test_ffn_is_the_same_mlp_at_every_position_and_never_sees_other_tokens(bank)
     jac = torch.autograd.functional.jacobian(net, x[0])             # (5, 8, 5, 8)
     across = jac.abs().sum(dim=(1, 3))                               # (出力の位置, 入力の位置)
     assert torch.count_nonzero(across - torch.diag(torch.diagonal(across))) == 0
-    assert _correct_texts(_q(bank, "ffn-no-attn"))[0].startswith("位置 t のトークン")
+    assert correct_texts(find_question(bank, "ffn-no-attn"))[0].startswith("位置 t のトークン")
 
 
 # ---------------------------------------------------------------- 活性化関数
@@ -150,7 +145,7 @@ def _grad(fn, x):
 
 
 def test_activation_plot_descriptions_are_true(bank):
-    pairs = {p["left"]: p["right"] for p in _q(bank, "act-match")["pairs"]}
+    pairs = {p["left"]: p["right"] for p in find_question(bank, "act-match")["pairs"]}
     for left, fn in [("GELU: x Φ(x)", F.gelu), ("SiLU (Swish): x σ(x)", F.silu)]:
         where, value = _minimum(fn)
         x_text, y_text = re.search(r"x ≈ (−[\d.]+) で最小値 ≈ (−[\d.]+)", pairs[left]).groups()
@@ -176,8 +171,8 @@ def test_negative_values_item(bank):
     x = torch.linspace(-6, 0, 6001, dtype=torch.float64)
     fns = {"GELU": F.gelu, "SiLU (Swish)": F.silu, "ReLU": F.relu, "シグモイド": torch.sigmoid}
     negative = {name for name, fn in fns.items() if fn(x).min() < 0}
-    q = _q(bank, "act-negative")
-    assert set(_correct_texts(q)) == negative
+    q = find_question(bank, "act-negative")
+    assert set(correct_texts(q)) == negative
     assert {c["text"] for c in q["choices"]} == set(fns)
 
 
@@ -191,8 +186,8 @@ def test_tanh_approximation_numbers(bank):
     assert F.gelu(x, approximate="tanh").min() < -0.16
     g = _grad(torch.erf, x)
     assert torch.allclose(g, 2 / math.sqrt(math.pi) * torch.exp(-x ** 2))
-    q = _q(bank, "act-tanh")
-    assert "0.001 未満" in _correct_texts(q)[0] and "5 × 10⁻⁴" in q["choices"][0]["why"]
+    q = find_question(bank, "act-tanh")
+    assert "0.001 未満" in correct_texts(q)[0] and "5 × 10⁻⁴" in q["choices"][0]["why"]
     # 差は採点の許容誤差 (1e-5) よりずっと大きい (コード課題の解説)
     assert diff.max() > 10 * 1e-5
 
@@ -212,7 +207,8 @@ def test_dead_relu_neuron_gets_no_gradient(bank):
         ffn_g.fc1.bias[0] = -1.0
     ffn_g(x).pow(2).sum().backward()
     assert ffn_g.fc1.weight.grad[0].abs().max() > 0
-    assert _correct_texts(_q(bank, "act-dead"))[0].startswith("活性化前の値がどの入力でも負")
+    right = correct_texts(find_question(bank, "act-dead"))[0]
+    assert right.startswith("活性化前の値がどの入力でも負")
 
 
 # ---------------------------------------------------------------- パラメータ数
@@ -220,22 +216,23 @@ def test_dead_relu_neuron_gets_no_gradient(bank):
 
 def test_parameter_counts_match_the_chapter_modules(bank):
     d, d_ff = 512, 2048
-    assert _n_params(FeedForward(d, d_ff)) == _q(bank, "params-ffn")["answer"]
-    assert _q(bank, "params-ffn")["answer"] == 2 * d * d_ff + d_ff + d
-    assert "2,560" in _q(bank, "params-ffn")["explanation"]
+    assert _n_params(FeedForward(d, d_ff)) == find_question(bank, "params-ffn")["answer"]
+    assert find_question(bank, "params-ffn")["answer"] == 2 * d * d_ff + d_ff + d
+    assert "2,560" in find_question(bank, "params-ffn")["explanation"]
     assert round(100 * (d_ff + d) / (2 * d * d_ff + d_ff + d), 1) == 0.1
 
     d = 64
     ffn_w = _n_params(FeedForward(d), weights_only=True)
     attn_w = _n_params(MultiHeadAttention(d, 4), weights_only=True)
     assert (attn_w, ffn_w) == (16_384, 32_768)
-    assert ffn_w / (ffn_w + attn_w) == pytest.approx(_q(bank, "params-share")["answer"], abs=1e-6)
+    share = find_question(bank, "params-share")["answer"]
+    assert ffn_w / (ffn_w + attn_w) == pytest.approx(share, abs=1e-6)
 
     d = 768
     swiglu = GatedFeedForward(d)
-    assert swiglu.d_ff == _q(bank, "params-swiglu-dff")["answer"] == 8 * d / 3
+    assert swiglu.d_ff == find_question(bank, "params-swiglu-dff")["answer"] == 8 * d / 3
     n = _n_params(swiglu)
-    assert n == _q(bank, "params-swiglu-count")["answer"] == 8 * d * d
+    assert n == find_question(bank, "params-swiglu-count")["answer"] == 8 * d * d
     assert n == _n_params(FeedForward(d, bias=False))                # 4d の FFN と同じ
     # 4d のまま 3 枚にすると 1.5 倍 (params-rule の解説)
     assert _n_params(GatedFeedForward(d, 4 * d)) == 1.5 * n == 12 * d * d
@@ -249,7 +246,7 @@ def test_the_8_3_rule_keeps_the_parameter_count(d):
 
 
 def test_embedding_share_item(bank):
-    q = _q(bank, "params-embed")
+    q = find_question(bank, "params-embed")
     V, d, L = (int(re.search(rf"{k} = ([\d,]+)", q["prompt"]).group(1).replace(",", ""))
                for k in ("V", "d", "L"))
     share = V * d / (V * d + L * 12 * d * d)
@@ -272,7 +269,7 @@ def test_ffn_is_a_sum_of_values_weighted_by_key_matches(bank):
         summed = sum(c * values[:, i] for i, c in enumerate(coef))      # W_2 の各列を足す
         assert torch.allclose(ffn(x), summed, atol=1e-6)
         assert abs(coef.sum().item() - 1) > 1e-3                        # ソフトマックスではない
-    q = _q(bank, "mem-kv")
+    q = find_question(bank, "mem-kv")
     right = sum(c["correct"] for c in q["choices"])
     assert right == 3 and len(q["choices"]) - right >= right
 
@@ -374,13 +371,13 @@ def test_broken_answers_get_a_clear_message_not_a_crash(bank):
     def not_a_tensor(x, approximate="none"):
         return [1, 2, 3]
 
-    q = _q(bank, "code-swiglu")
+    q = find_question(bank, "code-swiglu")
     r = grade(q, boom)
     assert r.status == "incorrect" and "実行中にエラー: RuntimeError" in " ".join(r.details)
     r = grade(q, wrong_shape)
     text = " ".join(r.details)
     assert r.status == "incorrect" and "形が違います" in text and "(2, 5, 7)" in text
-    r = grade(_q(bank, "code-gelu"), not_a_tensor)
+    r = grade(find_question(bank, "code-gelu"), not_a_tensor)
     assert r.status == "incorrect" and "Tensor を返すはずが list" in " ".join(r.details)
-    r = grade(_q(bank, "code-gelu"), "my_gelu(x)")
+    r = grade(find_question(bank, "code-gelu"), "my_gelu(x)")
     assert r.status == "invalid" and "関数そのもの" in r.message

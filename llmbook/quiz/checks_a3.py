@@ -13,7 +13,7 @@ import math
 import torch
 import torch.nn as nn
 
-from .codecheck import Case, check_against_reference
+from .codecheck import Case, check_against_reference, seeded_randn
 
 __all__ = [
     "reference_split_heads",
@@ -23,11 +23,6 @@ __all__ = [
     "reference_multi_head_attention",
     "check_multi_head_attention",
 ]
-
-
-def _rand(seed: int):
-    g = torch.Generator().manual_seed(seed)
-    return lambda *s: torch.randn(*s, generator=g)
 
 
 # ---------------------------------------------------------------------------
@@ -63,7 +58,7 @@ def _split_interleaved(x, n_heads):
 
 def check_split_heads(fn) -> object:
     """A-3 のコード課題 1: ``my_split_heads(x, n_heads)`` の採点。"""
-    r = _rand(0)
+    r = seeded_randn(0)
     cases = [
         Case("(B, T, d) = (2, 5, 12)、h = 3", r(2, 5, 12), 3),
         Case("(B, T, d) = (3, 7, 16)、h = 4", r(3, 7, 16), 4),
@@ -129,7 +124,7 @@ def _merge_not_flat(x):
 
 def check_merge_heads(fn) -> object:
     """A-3 のコード課題 2: ``my_merge_heads(x)`` の採点。"""
-    r = _rand(1)
+    r = seeded_randn(1)
     cases = [
         Case("(B, h, T, d_k) = (2, 3, 5, 4)", r(2, 3, 5, 4)),
         Case("(B, h, T, d_k) = (1, 4, 6, 2)", r(1, 4, 6, 2)),
@@ -277,7 +272,7 @@ MHA_MISTAKES = [
 
 
 def _mha_cases() -> list[Case]:
-    r = _rand(2)
+    r = seeded_randn(2)
 
     def w(d):
         return r(d, d) / math.sqrt(d)                     # nn.Linear の初期値くらいの大きさ
@@ -300,7 +295,7 @@ def check_multi_head_attention(fn) -> object:
 
     def ignores_the_future(f):
         # 因果マスクのもとでは、後ろのトークンを変えても前の位置の出力は変わらない
-        r = _rand(3)
+        r = seeded_randn(3)
         x, ws = r(1, 6, 16), [r(16, 16) / 4 for _ in range(4)]
         causal = torch.ones(6, 6, dtype=torch.bool).tril()
         x2 = x.clone()

@@ -13,7 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .codecheck import Case, check_against_reference
+from .codecheck import Case, check_against_reference, seeded_randn
 
 __all__ = [
     "reference_gelu",
@@ -21,11 +21,6 @@ __all__ = [
     "reference_swiglu_ffn",
     "check_swiglu_ffn",
 ]
-
-
-def _rand(seed: int):
-    g = torch.Generator().manual_seed(seed)
-    return lambda *s: torch.randn(*s, generator=g)
 
 
 # ---------------------------------------------------------------------------
@@ -129,7 +124,7 @@ GELU_MISTAKES = [
 
 
 def _gelu_cases() -> list[Case]:
-    r = _rand(0)
+    r = seeded_randn(0)
     grid = torch.linspace(-4, 4, 17)   # −4, −3.5, …, 4 (tanh 近似との差が大きい |x| ≈ 2.5〜3 も)
     x64 = 2 * r(4, 6).double()
     return [
@@ -225,7 +220,7 @@ SWIGLU_MISTAKES = [
 
 
 def _swiglu_cases() -> list[Case]:
-    r = _rand(1)
+    r = seeded_randn(1)
 
     def w(d_out, d_in):
         return r(d_out, d_in) / math.sqrt(d_in)           # nn.Linear の初期値くらいの大きさ

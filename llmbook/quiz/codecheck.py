@@ -20,7 +20,8 @@ import torch
 
 from .result import Result
 
-__all__ = ["grade_code", "Case", "check_against_reference", "describe_value", "CodeTimeout"]
+__all__ = ["grade_code", "Case", "check_against_reference", "describe_value", "CodeTimeout",
+           "seeded_randn"]
 
 #: 1 ケースの実行時間の上限 (秒)。無限ループでもカーネルが戻ってくるように。
 TIME_LIMIT = 5.0
@@ -41,6 +42,12 @@ class Case:
     def cloned(self) -> tuple[tuple, dict]:
         clone = lambda x: x.clone() if isinstance(x, torch.Tensor) else x  # noqa: E731
         return tuple(clone(a) for a in self.args), {k: clone(v) for k, v in self.kwargs.items()}
+
+
+def seeded_randn(seed: int) -> Callable:
+    """randn(*shape) を返す。採点用の入力を作るが、グローバルな乱数の状態には触れない。"""
+    g = torch.Generator().manual_seed(seed)
+    return lambda *shape: torch.randn(*shape, generator=g)
 
 
 @contextmanager
