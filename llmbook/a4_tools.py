@@ -9,7 +9,18 @@ import torch
 
 from llmbook.a2_tools import check_positive_int
 
-__all__ = ["check_activation_name", "check_d_ff", "check_ffn_input", "check_float_tensor"]
+__all__ = [
+    "check_activation_name",
+    "check_d_ff",
+    "check_d_model",
+    "check_ffn_input",
+    "check_float_tensor",
+]
+
+
+def check_d_model(d_model) -> None:
+    """FFN の入出力の幅 d_model が正の整数かを確かめる (A-4 §1)。"""
+    check_positive_int("d_model", d_model)
 
 
 def check_d_ff(d_ff) -> None:
