@@ -6,8 +6,9 @@ KV キャッシュの式) を本文のセルに置く。ここに置くのは、
 - 重みの収集: :func:`attention_maps` (各層の ``MultiHeadAttention.weights`` を集める)
 - 測定の道具: :func:`weights_at_offset` (i → i − offset の重み)、:func:`quote_pairs`
   (「…」の中の位置と、その開きかっこの組)、:func:`val_windows` と :func:`token_losses`
-- 誘導ヘッドのデータ: :func:`repeated_random_batch` (ランダムなトークン列を 2 回くり返す)
-- 図: :func:`plot_head_grid`、:func:`plot_head_bars`、:func:`plot_copy_losses`、:func:`plot_cost`
+- 誘導ヘッドのデータ: :func:`planted_pair_batch` ([A][B] … [A] を 1 組埋めた列)、
+  :func:`repeat_twice_batch` (BOS とランダムな L 個を 2 回)
+- 図: :func:`plot_head_grid`、:func:`plot_head_bars`、:func:`plot_phase_change`、:func:`plot_cost`
 - メモリ: :func:`peak_memory` (CPU はプロファイラの記録、CUDA は ``max_memory_allocated``)
 """
 from __future__ import annotations
@@ -34,11 +35,12 @@ __all__ = [
     "quote_pairs",
     "val_windows",
     "token_losses",
-    "RepeatBatch",
-    "repeated_random_batch",
+    "PlantedBatch",
+    "planted_pair_batch",
+    "repeat_twice_batch",
     "plot_head_grid",
     "plot_head_bars",
-    "plot_copy_losses",
+    "plot_phase_change",
     "peak_memory",
     "plot_cost",
 ]
@@ -201,47 +203,68 @@ def token_losses(model: nn.Module, windows: torch.Tensor, batch_size: int = 64) 
 
 
 # --------------------------------------------------------------------------- 誘導ヘッドのデータ
-class RepeatBatch(NamedTuple):
-    """:func:`repeated_random_batch` の戻り値。マスクはどれも「予測する位置」(B, T − 1) のもの。
-
-    - ``ids``: (B, T) の ID。最後の 2L 個が「L 個のランダムなトークン」を 2 回並べたもの
-    - ``period``: (B,) の L (行ごとに違う)
-    - ``first``: 次のトークンが 1 回目の L 個の中にある位置 (手がかりがないので当てられない)
-    - ``second``: 2 回目の L 個の中で、次のトークンも 2 回目にある位置 (1 回目を見れば当たる)
-    """
-
-    ids: torch.Tensor
-    period: torch.Tensor
-    first: torch.Tensor
-    second: torch.Tensor
-
-
-def repeated_random_batch(batch_size: int, vocab_size: int, seq_len: int, min_period: int,
-                          generator: torch.Generator) -> RepeatBatch:
-    """ランダムなトークン L 個を 2 回くり返した列 (前はランダムなトークンで埋める) のバッチ。
-
-    L は行ごとに min_period〜seq_len // 2 から一様に選ぶ。L が一定だと「L − 1 個前を見る」という
-    位置だけの近道で当てられてしまうので、行ごとに変える。乱数は generator だけから引く。
-    """
-    for name, value in (("batch_size", batch_size), ("vocab_size", vocab_size),
-                        ("seq_len", seq_len), ("min_period", min_period)):
-        _check_int(name, value)
-    if not 2 <= min_period <= seq_len // 2:
-        raise ValueError(f"min_period は 2 以上 seq_len // 2 ({seq_len // 2}) 以下にしてください "
-                         f"(受け取った値: {min_period})")
+def _check_generator(generator) -> torch.Generator:
     if not isinstance(generator, torch.Generator):
         raise TypeError("generator には torch.Generator を渡してください "
                         f"(受け取ったもの: {type(generator).__name__})")
-    ids = torch.randint(0, vocab_size, (batch_size, seq_len), generator=generator)
-    period = torch.randint(min_period, seq_len // 2 + 1, (batch_size,), generator=generator)
-    pos = torch.arange(seq_len)
-    start2 = (seq_len - period)[:, None]                                     # 2 回目の始まり
-    copy = ids.gather(1, (pos - period[:, None]).clamp(min=0))               # L 個前のトークン
-    ids = torch.where(pos >= start2, copy, ids)
-    target = pos[1:]                                                         # 予測される位置
-    first = (target >= start2 - period[:, None]) & (target < start2)
-    second = target > start2
-    return RepeatBatch(ids, period, first, second)
+    return generator
+
+
+class PlantedBatch(NamedTuple):
+    """:func:`planted_pair_batch` の戻り値。
+
+    - ``ids``: (B, T) の ID。位置 0 は BOS (= vocab_size)、最後の位置は A
+    - ``target``: (B,) の正解 B (= 最後の位置で予測するトークン)
+    - ``pos``: (B,) の A の前の出現の位置 p (B は位置 p + 1 にある)
+    """
+
+    ids: torch.Tensor
+    target: torch.Tensor
+    pos: torch.Tensor
+
+
+def planted_pair_batch(batch_size: int, vocab_size: int, seq_len: int,
+                       generator: torch.Generator) -> PlantedBatch:
+    """「[A][B] … [A]」を 1 組だけ埋めた列のバッチ。最後の位置で B を当てる問題になる。
+
+    位置 0 は BOS (ID = vocab_size)、残りはランダムなトークン。p を 1〜seq_len − 3 から一様に
+    選び、A = ids[p]、B = ids[p + 1] とする。位置 1〜seq_len − 2 にある p 以外の A は、A でない
+    ランダムなトークンに替え、最後の位置に A を置く。乱数は generator だけから引く。
+    """
+    for name, value in (("batch_size", batch_size), ("vocab_size", vocab_size)):
+        _check_int(name, value)
+    _check_int("seq_len", seq_len, minimum=4)
+    _check_int("vocab_size", vocab_size, minimum=2)
+    _check_generator(generator)
+    n, rows = batch_size, torch.arange(batch_size)
+    ids = torch.randint(0, vocab_size, (n, seq_len), generator=generator)
+    ids[:, 0] = vocab_size                                                   # BOS
+    pos = torch.randint(1, seq_len - 2, (n,), generator=generator)           # A の位置 p
+    a = ids[rows, pos]
+    clash = ids == a[:, None]
+    clash[rows, pos] = False                                                 # p の A だけ残す
+    other = (ids + 1 + torch.randint(0, vocab_size - 1, ids.shape, generator=generator))
+    ids = torch.where(clash, other % vocab_size, ids)                        # A 以外に替える
+    ids[:, -1] = a
+    return PlantedBatch(ids, ids[rows, pos + 1], pos)
+
+
+def repeat_twice_batch(batch_size: int, vocab_size: int, length: int,
+                       generator: torch.Generator) -> torch.Tensor:
+    """BOS と、互いに違うランダムなトークン L 個と、その同じ L 個: (B, 1 + 2L) の ID。
+
+    BOS の ID は vocab_size。2 回目の位置 i (1 + L 以降) の次のトークンは、i − L + 1 にある。
+    """
+    _check_int("batch_size", batch_size)
+    _check_int("length", length)
+    _check_int("vocab_size", vocab_size)
+    if length > vocab_size:
+        raise ValueError(f"length ({length}) 個の違うトークンを、語彙 {vocab_size} 個からは"
+                         "選べません")
+    _check_generator(generator)
+    pick = torch.rand(batch_size, vocab_size, generator=generator).argsort(-1)[:, :length]
+    bos = torch.full((batch_size, 1), vocab_size)
+    return torch.cat([bos, pick, pick], dim=1)
 
 
 # --------------------------------------------------------------------------- 図
@@ -310,25 +333,40 @@ def plot_head_bars(values: Sequence[float], n_heads: int, *, ylabel: str, title:
     return fig
 
 
-def plot_copy_losses(curves: Mapping[str, Mapping[str, Sequence[float]]], ln_v: float, *,
-                     window: int = 10):
-    """{モデル名: {"1 回目": 損失, "2 回目": 損失}} を、移動平均の曲線で描く (ln V の線つき)。"""
+def plot_phase_change(losses: Sequence[float], steps: Sequence[int], accuracy: Sequence[float],
+                      induction, previous, *, jump: int | None = None, window: int = 10):
+    """誘導ヘッドの訓練の 3 つの曲線を、ステップを横軸にして並べる。
+
+    左: 訓練の損失 (window ステップの移動平均) と、確かめ用の正解率。中: 層 1 の各ヘッドの誘導
+    スコア。右: 層 0 の各ヘッドの直前スコア。induction と previous は (記録の数, h)。jump を渡すと
+    そのステップに縦の点線を引く。
+    """
     setup_japanese()
     _check_int("window", window)
-    fig, ax = plt.subplots(figsize=(7.5, 4.4))
-    styles = {"1 回目": ("--", "s"), "2 回目": ("-", "o")}
-    for (name, parts), color in zip(curves.items(), OKABE_ITO):
-        for part, losses in parts.items():
-            ls, marker = styles.get(part, ("-", "^"))
-            y = np.convolve(_as_array(losses), np.ones(window) / window, mode="valid")
-            x = np.arange(len(y)) + window
-            ax.plot(x, y, ls=ls, color=color, marker=marker, markevery=max(1, len(y) // 8),
-                    ms=5, label=f"{name}: {part}")
-    ax.axhline(ln_v, color="gray", ls=":", label=f"ln V = {ln_v:.2f} (当て推量)")
-    ax.set(xlabel="ステップ", ylabel=f"交差エントロピー ({window} ステップの移動平均)",
-           title="くり返しの 1 回目と 2 回目の損失")
-    ax.set_ylim(bottom=0)
-    ax.legend(fontsize=10)
+    ind, prev = _as_array(induction), _as_array(previous)
+    x = np.asarray(steps)
+    if ind.ndim != 2 or ind.shape != prev.shape or len(x) != len(ind) or len(accuracy) != len(x):
+        raise ValueError("steps・accuracy・induction・previous の記録の数をそろえ、induction と "
+                         "previous は (記録の数, h) にしてください")
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), sharex=True)
+    y = np.convolve(_as_array(losses), np.ones(window) / window, mode="valid")
+    axes[0].plot(np.arange(len(y)) + window, y, color="gray", label="訓練の損失 (移動平均)")
+    axes[0].set(xlabel="ステップ", ylabel="交差エントロピー", title="損失と正解率")
+    twin = axes[0].twinx()
+    twin.plot(x, _as_array(accuracy), "o-", color=OKABE_ITO[0], ms=4, label="正解率 (確かめ用)")
+    twin.set(ylim=(0, 1.05), ylabel="正解率")
+    lines = axes[0].get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    axes[0].legend(lines, [ln.get_label() for ln in lines], fontsize=10, loc="center right")
+    panels = ((axes[1], ind, "層 1 の誘導スコア", "p + 1 への重み"),
+              (axes[2], prev, "層 0 の直前スコア", "i − 1 への重みの平均"))
+    for ax, values, title, name in panels:
+        for h, (color, marker) in enumerate(zip(OKABE_ITO, "os^D")):
+            ax.plot(x, values[:, h], marker=marker, ms=4, color=color, label=f"ヘッド {h}")
+        ax.set(xlabel="ステップ", ylabel=name, ylim=(0, 1.05), title=title)
+        ax.legend(fontsize=10)
+    if jump is not None:
+        for ax in axes:
+            ax.axvline(jump, color="gray", ls=":")
     fig.tight_layout()
     return fig
 

@@ -17,12 +17,13 @@ from llmbook.attn_analysis import (
     attention_maps,
     head_labels,
     peak_memory,
-    plot_copy_losses,
+    planted_pair_batch,
     plot_cost,
     plot_head_bars,
     plot_head_grid,
+    plot_phase_change,
     quote_pairs,
-    repeated_random_batch,
+    repeat_twice_batch,
     token_losses,
     val_windows,
     weights_at_offset,
@@ -131,29 +132,44 @@ def test_head_gate_ablation_changes_loss(tiny_lm):
     assert token_losses(tiny_lm, win).mean() == base
 
 
-def test_repeated_random_batch_structure():
+def test_planted_pair_batch_structure():
     g = torch.Generator().manual_seed(0)
-    b = repeated_random_batch(64, 10, 20, 3, g)
-    assert b.ids.shape == (64, 20) and b.first.shape == b.second.shape == (64, 19)
-    assert b.period.min() >= 3 and b.period.max() <= 10
-    for row, L in zip(b.ids, b.period.tolist()):
-        assert torch.equal(row[20 - L:], row[20 - 2 * L:20 - L])       # 2 回目 = 1 回目
-    starts_at_0 = (20 - 2 * b.period == 0).long()                     # 位置 0 は予測されない
-    assert (b.first.sum(1) == b.period - starts_at_0).all()           # 1 回目の L 個を予測
-    assert (b.second.sum(1) == b.period - 1).all()                    # 2 回目の 2 個目から
-    assert not (b.first & b.second).any()
-    again = repeated_random_batch(64, 10, 20, 3, torch.Generator().manual_seed(0))
-    assert torch.equal(again.ids, b.ids)                              # generator だけで決まる
+    V, T = 12, 12
+    b = planted_pair_batch(256, V, T, g)
+    assert b.ids.shape == (256, T) and b.target.shape == b.pos.shape == (256,)
+    assert (b.ids[:, 0] == V).all() and (b.ids[:, 1:] < V).all()          # BOS は位置 0 だけ
+    assert b.pos.min() >= 1 and b.pos.max() <= T - 3
+    rows = torch.arange(256)
+    a = b.ids[:, -1]
+    assert torch.equal(b.ids[rows, b.pos], a)                              # p に A
+    assert torch.equal(b.target, b.ids[rows, b.pos + 1])                   # B は p + 1
+    assert ((b.ids == a[:, None]).sum(1) == 2).all()                       # A は p と最後だけ
+    assert (b.target != a).all()
+    assert len(set(b.pos.tolist())) == T - 3                               # p は全部の候補に散る
+    again = planted_pair_batch(256, V, T, torch.Generator().manual_seed(0))
+    assert torch.equal(again.ids, b.ids)                                   # generator だけで決まる
 
 
-def test_repeated_random_batch_bad_input():
+def test_repeat_twice_batch_structure():
+    ids = repeat_twice_batch(64, 12, 5, torch.Generator().manual_seed(0))
+    assert ids.shape == (64, 11) and (ids[:, 0] == 12).all()
+    assert torch.equal(ids[:, 1:6], ids[:, 6:])                            # 2 回目 = 1 回目
+    assert all(len(set(row)) == 5 for row in ids[:, 1:6].tolist())        # 5 個は互いに違う
+    assert (ids[:, 1:] < 12).all()
+
+
+def test_induction_data_bad_input():
     g = torch.Generator()
-    with pytest.raises(ValueError, match="min_period"):
-        repeated_random_batch(2, 10, 8, 5, g)
+    with pytest.raises(ValueError, match="seq_len"):
+        planted_pair_batch(2, 10, 3, g)
     with pytest.raises(TypeError, match="Generator"):
-        repeated_random_batch(2, 10, 8, 2, 0)
+        planted_pair_batch(2, 10, 8, 0)
     with pytest.raises(ValueError, match="vocab_size"):
-        repeated_random_batch(2, 0, 8, 2, g)
+        planted_pair_batch(2, 1, 8, g)
+    with pytest.raises(ValueError, match="選べません"):
+        repeat_twice_batch(2, 4, 5, g)
+    with pytest.raises(TypeError, match="Generator"):
+        repeat_twice_batch(2, 10, 5, None)
 
 
 def test_plots_return_figures():
@@ -168,9 +184,13 @@ def test_plots_return_figures():
     assert len(bars.axes[0].patches) == 4
     with pytest.raises(ValueError, match="倍数"):
         plot_head_bars([0.1, 0.2, 0.3], 2, ylabel="y")
-    curves = plot_copy_losses({"2 層": {"1 回目": [3.0] * 30, "2 回目": [1.0] * 30}},
-                              math.log(10))
-    assert len(curves.axes[0].lines) == 3
+    steps = [10, 20, 30]
+    phase = plot_phase_change([math.log(10)] * 30, steps, [0.1, 0.5, 1.0], torch.rand(3, 4),
+                              torch.rand(3, 4), jump=20)
+    assert len(phase.axes) == 4                                        # 3 枚 + 正解率の右の軸
+    assert len(phase.axes[1].lines) == 4 + 1                           # 4 ヘッド + 縦の点線
+    with pytest.raises(ValueError, match="記録の数"):
+        plot_phase_change([1.0] * 30, steps, [0.1, 0.5], torch.rand(3, 4), torch.rand(3, 4))
     cost = plot_cost([1, 2], {"a": [1.0, 2.0]}, {"a": [1.0, 4.0]}, "CPU")
     assert len(cost.axes) == 2
     matplotlib.pyplot.close("all")
