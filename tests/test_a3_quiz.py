@@ -185,7 +185,7 @@ def test_induction_item_describes_an_induction_pattern(bank):
         earlier = max(i for i in range(t_q) if tokens[i] == tokens[t_q])
         assert t_k == earlier + 1                        # 前の同じトークンの、すぐ次
         assert tokens[t_k] == tokens[t_q + 1]            # そこを写せば次のトークンが当たる
-    assert correct_texts(q)[0].startswith("インダクションヘッド")
+    assert correct_texts(q)[0].startswith("誘導ヘッド")
 
 
 # ---------------------------------------------------------------- コード課題
