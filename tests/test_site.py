@@ -365,3 +365,59 @@ def test_a1_page_shows_results_and_grades(browser, server):
     assert "自動採点 最高 1 /" in pg.locator(".llmbook-summary .llmbook-score").inner_text()
     assert not errors
     pg.close()
+
+
+def _open_chapter(browser, server, stem):
+    pg = browser.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(f"{server}/chapters/{stem}.html")
+    pg.wait_for_selector(".llmbook-quiz-body")
+    return pg, errors
+
+
+def test_a3_scaling_explorer_redraws_without_a_kernel(browser, server):
+    """A-3 のスライダー: 静的なページで、カーネルなしに d_k を動かすと数値と棒が描き直される。"""
+    from llmbook.scaling_explorer import D_K_VALUES, fmt, scaling_stats
+
+    pg, errors = _open_chapter(browser, server, "a3_multi_head_attention")
+    box = pg.locator(".llmbook-scaling").first
+    box.wait_for()
+    assert not box.locator(".llmbook-scaling-dk").is_disabled()     # JS が動いて有効になった
+    entropy = box.locator('span[data-stat="entropy"]')
+    before = entropy.inner_text()
+    dk = box.locator(".llmbook-scaling-dk")
+    dk.focus()
+    dk.press("End")                                                  # d_k を最大に
+    pg.wait_for_function(
+        "([el, old]) => el.innerText !== old", arg=[entropy.element_handle(), before])
+    scaled = box.locator(".llmbook-scaling-scaled").is_checked()
+    temp = float(box.locator('output[data-stat="temperature"]').inner_text())
+    want = scaling_stats(D_K_VALUES[-1], temp, scaled=scaled)
+    assert entropy.inner_text() == fmt(want["entropy"])
+    assert box.locator('output[data-stat="d_k"]').inner_text() == str(D_K_VALUES[-1])
+    assert pg.locator("img[src*='_images/']").count() >= 5          # 静的な図も載っている
+    assert not errors
+    pg.close()
+
+
+def test_a3_and_a4_pages_show_figures_quizzes_and_grade(browser, server):
+    """A-3・A-4 のページ: 図・クイズ・得点表がそろい、カーネルなしで数値の問いを採点できる。"""
+    for stem, qid, wrong, right in [
+        ("a3_multi_head_attention", "scale-std", "64", "8"),
+        ("a4_ffn_activations", "params-swiglu-dff", "3072", "2048"),
+    ]:
+        pg, errors = _open_chapter(browser, server, stem)
+        assert pg.locator("img[src*='_images/']").count() >= 4, stem
+        assert pg.locator(".llmbook-quiz").count() == 5, stem
+        assert pg.locator(".llmbook-summary").count() == 1, stem
+        assert pg.locator("a.reference.internal:has(span.xref.std-term)").count() >= 3, stem
+        q = pg.locator(f'.llmbook-q[data-qid="{qid}"]')
+        q.locator("input").fill(wrong)
+        q.locator("button.llmbook-submit").click()
+        assert "× 不正解" in q.locator(".llmbook-feedback").inner_text(), stem
+        q.locator("input").fill(right)
+        q.locator("button.llmbook-submit").click()
+        assert "○ 正解" in q.locator(".llmbook-feedback").inner_text(), stem
+        assert not errors, (stem, errors)
+        pg.close()
