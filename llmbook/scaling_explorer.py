@@ -10,7 +10,7 @@
 1 つのクエリ q と N 個のキー k_1..k_N (成分はどれも標準正規分布、種を固定) を一度だけ作る。
 次元 d_k のスコアは、先頭 d_k 成分だけの内積 (部分和) q[:d_k]·k[:d_k] とする。
 こうすると q·k の分散は本文のとおり d_k に比例して増える。重みは
-softmax(スコア / (√d_k で割るなら √d_k) / 温度 T)。
+softmax(スコア / (√d_k で割るなら √d_k) / 温度 τ)。
 
 表示オブジェクトは 1 つの出力に 2 つの形を持つ (クイズの ``QuizDisplay`` と同じ作り):
 ``application/vnd.jupyter.widget-view+json`` (ipywidgets のコア部品だけのウィジェット) と
@@ -135,9 +135,9 @@ def _stats_from_scores(scores: list[float], d_k: int, temperature: float,
 def scaling_stats(d_k: int, temperature: float = 1.0, scaled: bool = True) -> dict[str, Any]:
     """次元 ``d_k``・温度 ``temperature`` での 1 つのクエリのアテンションの重みと、その要約。
 
-    重みは softmax(q·k_i / √d_k / T) (``scaled=False`` なら √d_k で割らない)。返す辞書:
+    重みは softmax(q·k_i / √d_k / τ) (``scaled=False`` なら √d_k で割らない)。返す辞書:
     ``scores`` (q·k_i)、``logits`` (ソフトマックスに入れる値)、``weights`` (N 個の重み)、
-    ``entropy`` (重みのエントロピー、nat。一様なら log N)、``max_weight`` (最大の重み)、
+    ``entropy`` (重みのエントロピー、nat。一様なら ln N)、``max_weight`` (最大の重み)、
     ``argmax``、``jacobian_norm`` (ヤコビ行列 diag(p) − p pᵀ のフロベニウスノルム。
     飽和すると 0 に近づき、勾配が流れなくなる)、``logit_std`` (ロジットの標準偏差)。
     """
@@ -222,10 +222,10 @@ def _bars_svg(st: dict[str, Any]) -> str:
 
 
 _ROWS = (
-    ("entropy", "重みのエントロピー (nat)", "一様なら最大 log 16 ≈ 2.7726、1 つに集中すると 0"),
+    ("entropy", "重みのエントロピー (nat)", "一様なら最大 ln 16 ≈ 2.7726、1 つに集中すると 0"),
     ("max_weight", "最大の重み", "一様なら 1/16 = 0.0625、1 つに集中すると 1"),
     ("jacobian_norm", "ヤコビ行列 diag(p) − p pᵀ のノルム", "0 に近いほど勾配が流れない"),
-    ("logit_std", "ソフトマックスに入る値の標準偏差", "スコア ÷ (√d_k) ÷ T の N 個の散らばり"),
+    ("logit_std", "ソフトマックスに入る値の標準偏差", "スコア ÷ (√d_k) ÷ τ の N 個の散らばり"),
 )
 
 
@@ -240,11 +240,22 @@ def _stats_table(st: dict[str, Any]) -> str:
     )
 
 
+def _draw_note() -> str:
+    """スコアが 1 組の乱数から来ていることの断り書き (散らばりは平均ではなく、この 1 組の値)。"""
+    spread = scaling_stats(D_MAX, 1.0, False)["logit_std"]
+    return (
+        '<p class="llmbook-scaling-hint llmbook-scaling-draw">q と 16 個のキーは 1 組の乱数 '
+        "(種を固定) で、d_k を変えても同じ乱数の先頭 d_k 成分を使います。表の値はこの 1 組のもの"
+        "なので、多くの乱数で測った平均とはずれます (たとえば d_k = 1024 で割らないときの"
+        f"散らばりは √1024 = 32 ではなく {spread:.0f})。</p>"
+    )
+
+
 def _caption(st: dict[str, Any]) -> str:
     how = "√d_k で割る" if st["scaled"] else "√d_k で割らない"
     return (
         f'<div class="llmbook-scaling-state">d_k = <span data-stat="d_k">{st["d_k"]}</span>、'
-        f'温度 T = <span data-stat="temperature">{st["temperature"]:g}</span>、{how}</div>'
+        f'温度 τ = <span data-stat="temperature">{st["temperature"]:g}</span>、{how}</div>'
     )
 
 
@@ -313,24 +324,24 @@ def render_scaling_html(d_k: int = 64, temperature: float = 1.0, scaled: bool = 
         f'<input type="range" id="{uid}-dk" class="llmbook-scaling-dk" min="0" '
         f'max="{len(D_K_VALUES) - 1}" step="1" value="{i}" aria-valuetext="d_k = {d_k}" disabled>'
         f'<output for="{uid}-dk" data-stat="d_k">{d_k}</output>'
-        f'<label for="{uid}-temp">温度 T</label>'
+        f'<label for="{uid}-temp">温度 τ</label>'
         f'<input type="range" id="{uid}-temp" class="llmbook-scaling-temp" min="0" '
         f'max="{len(TEMPERATURES) - 1}" step="1" value="{j}" '
-        f'aria-valuetext="温度 T = {temperature:g}" disabled>'
+        f'aria-valuetext="温度 τ = {temperature:g}" disabled>'
         f'<output for="{uid}-temp" data-stat="temperature">{temperature:g}</output>'
         f'<label class="llmbook-scaling-check"><input type="checkbox" '
         f'class="llmbook-scaling-scaled"{checked} disabled> スコアを √d_k で割る</label></div>'
     )
     nojs = (
         '<p class="llmbook-scaling-nojs">JavaScript が動かない環境なので、スライダーは動きません。'
-        f"図と数値は d_k = {d_k}、温度 T = {temperature:g}、√d_k で{how}場合です。"
+        f"図と数値は d_k = {d_k}、温度 τ = {temperature:g}、√d_k で{how}場合です。"
         "本の Web サイトか、Jupyter / Colab でノートブックを実行すると操作できます。</p>"
     )
     return (
         f'<div class="llmbook-scaling" id="{uid}"><style>{_CSS}</style>'
         '<div class="llmbook-scaling-title">ソフトマックスのスケーリングを試す</div>'
         f'<script type="application/json" class="llmbook-scaling-data">{safe_json(data)}</script>'
-        f"{controls}{_bars_svg(st)}{_stats_table(st)}{nojs}"
+        f"{controls}{_bars_svg(st)}{_stats_table(st)}{_draw_note()}{nojs}"
         f'<script>(function(){{\n{_js_source()}\nllmbookScaling.mount("{uid}");\n}})();</script>'
         "</div>"
     )
@@ -353,7 +364,7 @@ class ScalingWidget:
         )
         self.temperature = W.SelectionSlider(
             options=[(f"{t:g}", t) for t in TEMPERATURES], value=temperature,
-            description="温度 T", style=_STYLE, layout=W.Layout(width="30em"),
+            description="温度 τ", style=_STYLE, layout=W.Layout(width="30em"),
         )
         self.scaled = W.Checkbox(
             value=bool(scaled), description="スコアを √d_k で割る", indent=False, style=_STYLE
@@ -368,7 +379,9 @@ class ScalingWidget:
 
     def refresh(self) -> None:
         self.stats = scaling_stats(self.d_k.value, self.temperature.value, self.scaled.value)
-        self.view.value = _caption(self.stats) + _bars_svg(self.stats) + _stats_table(self.stats)
+        self.view.value = (
+            _caption(self.stats) + _bars_svg(self.stats) + _stats_table(self.stats) + _draw_note()
+        )
 
 
 class ScalingDisplay:
@@ -394,7 +407,7 @@ class ScalingDisplay:
         bundle["text/html"] = render_scaling_html(*self.initial)
         d_k, t, scaled = self.initial
         bundle["text/plain"] = (
-            f"ソフトマックスのスケーリングの explorer (d_k = {d_k}、温度 T = {t:g}、"
+            f"ソフトマックスのスケーリングの explorer (d_k = {d_k}、温度 τ = {t:g}、"
             f"√d_k で{'割る' if scaled else '割らない'})"
         )
         return bundle

@@ -127,6 +127,19 @@ def test_mimebundle_has_widget_and_html_with_unique_ids():
     st = scaling_stats(64, 1.0, scaled=False)
     assert f'data-stat="entropy">{fmt(st["entropy"])}<' in page
     assert "JavaScript が動かない環境" in page
+    # 温度は τ (T は本ではトークンの数)
+    assert "温度 τ" in page and "温度 T" not in page and "温度 T" not in bundle["text/plain"]
+
+
+def test_note_says_the_spread_is_one_random_draw():
+    """d_k = 1024 の散らばりはこの 1 組の乱数の値 (平均の √d_k = 32 ではない) と断る。"""
+    spread = scaling_stats(1024, 1.0, False)["logit_std"]
+    assert abs(spread - 32) >= 0.5  # 丸めても 32 と見分けられる (種が変われば知らせる)
+    note = f"√1024 = 32 ではなく {spread:.0f}"
+    assert note in show_scaling_explorer()._repr_html_()
+    w = show_scaling_explorer().widget
+    assert note in w.view.value and "1 組の乱数" in w.view.value
+    assert "温度 τ" in w.temperature.description
 
 
 def test_widget_redraws_when_values_change():
@@ -143,6 +156,7 @@ def test_widget_redraws_when_values_change():
     assert fmt(scaling_stats(1024, 0.1, True)["entropy"]) in w.view.value
     assert "d_k = <span data-stat=\"d_k\">1024</span>" in w.view.value
     assert w.d_k.style.description_width == "initial"
+    assert "温度 τ = <span" in w.view.value
 
 
 needs_node = pytest.mark.skipif(shutil.which("node") is None, reason="Node.js がない")
@@ -281,8 +295,9 @@ def test_static_page_slider_redraws_without_kernel(browser_context, standalone):
     _assert_matches(one, 1, 1.0, False)
     assert one.locator("rect.llmbook-scaling-bar").evaluate_all(
         "els => els.map(e => e.getAttribute('height'))") != heights
-    one.get_by_label("温度 T").fill("0")  # 0.1
+    one.get_by_label("温度 τ").fill("0")  # 0.1
     _assert_matches(one, 1, 0.1, False)
+    assert one.get_by_label("温度 τ").get_attribute("aria-valuetext") == "温度 τ = 0.1"
     page.keyboard.press("End")  # d_k はそのまま、温度 10
     _assert_matches(one, 1, 10.0, False)
     _assert_matches(two, 4, 1.0, True)  # もう 1 つは変わらない

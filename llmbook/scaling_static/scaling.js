@@ -78,7 +78,7 @@ var llmbookScaling = (function () {
       var d = data.d_k[i], t = data.temperatures[j];
       var st = stats(data.scores[i], d, t, sc.checked);
       dk.setAttribute("aria-valuetext", "d_k = " + d);
-      tp.setAttribute("aria-valuetext", "温度 T = " + t);
+      tp.setAttribute("aria-valuetext", "温度 τ = " + t);
       put("d_k", String(d));
       put("temperature", String(t));
       put("entropy", fmt(st.entropy));
