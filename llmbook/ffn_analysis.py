@@ -288,7 +288,7 @@ def plot_relu_history(runs: Mapping[str, Mapping[int, Sequence[Sequence[float]]]
             for col, ax in enumerate(axes):
                 ax.plot(steps, [100 * history[s][layer][col] for s in steps], ls=ls,
                         marker=marker, ms=5, color=OKABE_ITO[layer % len(OKABE_ITO)],
-                        label=f"{name}・{layer + 1} 層目")
+                        label=f"{name}・層 {layer}")
     axes[0].set(xlabel="ステップ", ylabel="割合 (%)",
                 title="死んだニューロン (検証用バッチのどのトークンでも 0)")
     axes[1].set(xlabel="ステップ", ylabel="割合 (%)",

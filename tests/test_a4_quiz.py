@@ -25,6 +25,7 @@ from llmbook.chapters.a3 import MultiHeadAttention
 from llmbook.chapters.a4 import FeedForward, GatedFeedForward, gelu
 from llmbook.quiz import checks_a4 as C
 from llmbook.quiz import grade, load_bank
+from llmbook.quiz.codecheck import _passes
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +73,10 @@ def test_essay_is_self_assessed_against_key_ideas(bank):
     r = grade(q, {"text": "幅を広げると多く覚えられる", "ticked": [1]})
     assert r.status == "self_assessed" and r.score == pytest.approx(1 / len(q["key_ideas"]))
     ideas = " ".join(q["key_ideas"])
-    # 測った容量、ニューロンの反応、分散した表現とアテンション、測ってから主張する
-    for words in ("d_ff とともに増える", "パターンに反応", "アテンションも", "測った範囲"):
+    # 測った容量、章で見つかったニューロン (文字の 2 つ組、文脈に選択的なものはなし)、
+    # 分散した表現とアテンション、測ってから主張する
+    for words in ("d_ff とともに増える", "文字の 2 つ組", "見つからなかった", "アテンションも",
+                  "測った範囲"):
         assert words in ideas, words
 
 
@@ -322,9 +325,10 @@ def _diagnoses(result) -> list[str]:
 WORDS = {
     "gelu": ["sigmoid(1.702 x) の近似", "0.5 を忘れて", "erf(x) を使って",
              "tanh 近似になっていません", "ときも tanh 近似になっています",
-             "平らな 1 次元の Tensor", "float32 に変えて"],
+             "平らな 1 次元の Tensor", "x³ ではなく x²", "float32 に変えて"],
     "swiglu": ["SiLU をかける側が逆", "シグモイドを使っている", "GELU を使っている",
-               "重みを転置せずに", "ゲートと値を足している", "w_down を掛け忘れて"],
+               "重みを転置せずに", "ゲートと値を足している", "w_down を掛け忘れて",
+               "h @ w_down と掛けている", "積の後に通している"],
 }
 CHECKS = {"gelu": (C.check_gelu, C.GELU_MISTAKES),
           "swiglu": (C.check_swiglu_ffn, C.SWIGLU_MISTAKES)}
@@ -350,6 +354,21 @@ def test_gelu_swapped_branches_get_both_branch_diagnoses():
     assert r.status == "incorrect" and r.score == 0
     advice = " ".join(_diagnoses(r))
     assert "tanh 近似になっていません" in advice and "ときも tanh 近似になっています" in advice
+
+
+def test_gelu_scoring_note_is_true_and_replaces_the_generic_one():
+    # GELU_SCORING は「どの項目も、よくある誤りのどれかでも通る」と言う: それを確かめる
+    for case in C._gelu_cases():
+        expected = C.reference_gelu(*case.args, **case.kwargs)
+        assert any(_passes(w, case, expected, 1e-5, 1e-4) for w, _ in C.GELU_MISTAKES), case.label
+
+    def exact_only(x, approximate="none"):                   # tanh の分岐を書いていない
+        return C._exact(x)
+
+    r = C.check_gelu(exact_only)
+    assert r.score == 0 and "3/6 項目を通過" in r.message and "全項目を通ったとき" in r.message
+    assert C.GELU_SCORING in r.details
+    assert not any(d.startswith("得点の付け方") and d != C.GELU_SCORING for d in r.details)
 
 
 def test_gelu_written_in_place_gets_zero_and_says_so():

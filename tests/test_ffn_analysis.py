@@ -81,7 +81,7 @@ def test_ffn_hidden_is_post_activation_and_restores_state():
     assert len(hidden) == 2 and all(h.shape == (3, 7, 64) for h in hidden)
     assert all((h >= 0).all() for h in hidden)                      # ReLU の後
     assert model.training and not any(b.ffn.keep_hidden for b in model.blocks)
-    with torch.no_grad():                                           # 1 層目は手で計算して比べる
+    with torch.no_grad():                                           # 層 0 は手で計算して比べる
         x = model.tok_emb(ids) + model.pos_emb(torch.arange(7))
         block = model.blocks[0]
         x = x + block.attn(block.ln1(x), torch.ones(7, 7, dtype=torch.bool).tril())

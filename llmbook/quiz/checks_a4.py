@@ -74,6 +74,12 @@ def _gelu_elementwise(x, approximate="none"):
     return torch.tensor([0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in x.flatten().tolist()])
 
 
+def _gelu_tanh_square(x, approximate="none"):
+    if approximate == "tanh":                             # x³ ではなく x² と書き違えた
+        return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 2)))
+    return _exact(x)
+
+
 def _gelu_float32(x, approximate="none"):
     x = x.float()                                         # 入力の dtype を捨てる
     return _tanh(x) if approximate == "tanh" else _exact(x)
@@ -116,6 +122,11 @@ GELU_MISTAKES = [
         "戻り値は x と同じ形にします。torch.erf を使えば、ループなしで x の形のまま計算できます。",
     ),
     (
+        _gelu_tanh_square,
+        "tanh 近似の中が x + 0.044715 · x² になっているようです (x³ ではなく x²)。"
+        "tanh 近似は 0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 · x³))) で、3 乗は x ** 3 です。",
+    ),
+    (
         _gelu_float32,
         "入力を float32 に変えて計算しているようです (x.float() など)。float64 の入力には "
         "float64 で返します。x の dtype のまま計算すれば、そうなります。",
@@ -137,15 +148,34 @@ def _gelu_cases() -> list[Case]:
     ]
 
 
+#: GELU の採点の「得点の付け方」。どの項目も、よくある誤りの実装のどれかでも通るので
+#: (tests/test_a4_quiz.py が確かめる)、部分点はなく、全項目を通ったときだけ正解になる。
+GELU_SCORING = (
+    "得点の付け方: この課題では、どの項目も、よくある誤りの実装でも通ってしまうので数えません。"
+    "approximate を渡さない・\"none\" の 3 項目は tanh の分岐を書かない実装でも通り、"
+    "approximate=\"tanh\" の 3 項目は正確な式の方を書かない (または間違えた) 実装でも通ります。"
+    "片方の分岐だけでは得点にならず、6 項目すべてを通ったときだけ正解 (1 点) です。"
+)
+
+
 def check_gelu(fn) -> object:
-    """A-4 のコード課題 1: ``my_gelu(x, approximate="none")`` の採点。"""
-    return check_against_reference(
+    """A-4 のコード課題 1: ``my_gelu(x, approximate="none")`` の採点。
+
+    部分点がない理由は、codecheck の一般的な説明の代わりに :data:`GELU_SCORING` で具体的に示す。
+    """
+    result = check_against_reference(
         fn, reference_gelu, _gelu_cases(),
         hint="正確な GELU は 0.5 * x * (1 + torch.erf(x / math.sqrt(2))) です (x · Φ(x))。"
         "approximate == \"tanh\" のときだけ、0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) "
         "* (x + 0.044715 * x ** 3))) を返します。x を書き換えず、x と同じ形・dtype で返します。",
         diagnoses=GELU_MISTAKES,
     )
+    if result.status != "correct":
+        result.message = result.message.replace(
+            "誤った実装でも通る項目は得点に数えません", "全項目を通ったときだけ得点になります")
+        result.details = [GELU_SCORING if d.startswith("得点の付け方") else d
+                          for d in result.details]
+    return result
 
 
 # ---------------------------------------------------------------------------
@@ -163,11 +193,13 @@ def reference_swiglu_ffn(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tens
 
 
 def _swiglu_variant(*, gate=F.silu, swap: bool = False, combine: str = "mul",
-                    transpose: bool = True, down: bool = True):
+                    transpose: bool = True, down: bool = True, down_transpose: bool = True):
     """SwiGLU の FFN。既定の引数では正しく、引数ごとによくある誤りになる。
 
     gate: ゲートの活性化関数、swap=True なら活性化を値側 (w_up) にかける、combine="add" なら
-    掛けずに足す、transpose=False なら x @ w (転置なし)、down=False なら w_down を掛けない。
+    掛けずに足す、combine="silu_after" なら積 a ⊙ b の後に SiLU を通す、transpose=False なら
+    x @ w (転置なし)、down=False なら w_down を掛けない、down_transpose=False なら h @ w_down
+    (w_down だけ転置なし)。
     """
 
     def impl(x, w_gate, w_up, w_down):
@@ -177,8 +209,13 @@ def _swiglu_variant(*, gate=F.silu, swap: bool = False, combine: str = "mul",
         a, b = proj(x, w_gate), proj(x, w_up)             # (..., d_ff)
         if swap:
             a, b = b, a
-        h = gate(a) * b if combine == "mul" else gate(a) + b
-        return proj(h, w_down) if down else h             # (..., d)
+        if combine == "silu_after":
+            h = gate(a * b)                               # 積の後に活性化
+        else:
+            h = gate(a) * b if combine == "mul" else gate(a) + b
+        if not down:
+            return h
+        return proj(h, w_down) if down_transpose else h @ w_down   # (..., d)
 
     return impl
 
@@ -215,6 +252,17 @@ SWIGLU_MISTAKES = [
         _swiglu_variant(down=False),
         "w_down を掛け忘れているようです: (…, d_ff) の中間の値をそのまま返しています。"
         "最後に @ w_down.T で d_model 次元に戻します。",
+    ),
+    (
+        _swiglu_variant(down_transpose=False),
+        "最後の w_down を転置せずに h @ w_down と掛けているようです。"
+        "w_down は (d, d_ff) の形なので、(…, d_ff) の h には h @ w_down.T と転置して掛けます "
+        "(d ≠ d_ff なら、転置しないと形が合わずエラーになります)。",
+    ),
+    (
+        _swiglu_variant(combine="silu_after"),
+        "SiLU を、ゲートと値の積の後に通しているようです: silu((x @ w_gate.T) * (x @ w_up.T))。"
+        "SiLU はゲート側の x @ w_gate.T だけに通し、その結果に値側 x @ w_up.T を掛けます。",
     ),
 ]
 
