@@ -8,6 +8,7 @@ import pytest
 
 from llmbook.quiz import grade, grade_answer, normalize_text, parse_number
 from llmbook.quiz.grading import MAX_ESSAY, MAX_NUMERIC, MAX_SHORT
+from test_bank import GOOD_HEAD
 
 SINGLE = {"id": "s", "type": "single", "prompt": "p", "explanation": "",
           "choices": [{"text": "a", "correct": False, "why": "wa"},
@@ -23,6 +24,11 @@ NUMERIC = {
     "unit": "",
 }
 NUMERIC_TOL = {**NUMERIC, "answer": 0.6666667, "tolerance": 0.005}
+NUMERIC_HINT = {
+    **NUMERIC, "answer": 8.0, "tolerance": 0.01, "unit": "KiB",
+    "hints": [{"value": 64.0, "why": "64 は分散です。"},
+              {"value": 8192.0, "why": "単位は KiB です。"}],
+}
 SHORT = {"id": "t", "type": "short", "prompt": "p", "explanation": "", "placeholder": "",
          "answers": ["ソフトマックス", "Softmax", "ソフトマックス関数"], "rejects": []}
 SHORT_REJECT = {
@@ -85,6 +91,17 @@ def test_multi_invalid(bad):
 @pytest.mark.parametrize("text", ["8", "８", " 8.0 ", "8e0", "+8", "16/2", "１６／２"])
 def test_numeric_accepts_forms(text):
     assert grade(NUMERIC, text).status == "correct"
+
+
+def test_numeric_hint_explains_a_known_wrong_value():
+    r = grade(NUMERIC_HINT, "64")
+    assert r.status == "incorrect" and r.details == [
+        "あなたの答え 64KiB は、正解 8KiB (許容誤差 ±0.01) と違います。", "64 は分散です。"
+    ]
+    assert grade(NUMERIC_HINT, "64.005").details[1:] == ["64 は分散です。"]  # 同じ許容誤差で照合
+    assert grade(NUMERIC_HINT, "8192").details[1:] == ["単位は KiB です。"]
+    assert len(grade(NUMERIC_HINT, "65").details) == 1  # 誤答の一覧にない値は、いつもの文だけ
+    assert grade(NUMERIC_HINT, "8").details == []
 
 
 def test_numeric_values():
@@ -307,3 +324,37 @@ def test_result_carries_the_explanation_for_every_graded_type():
     # 採点できない入力には付けない
     assert grade_answer("a6", "q1", "q1-chain", "").explanation == ""
 
+
+
+_HINT_BANK = (
+    GOOD_HEAD.replace("{", "{{").replace("}", "}}")
+    + "      - {{id: n1, type: numeric, prompt: 問, answer: 8, tolerance: 0.01, hints: {hints}}}\n"
+)
+
+
+@pytest.mark.parametrize(("hints", "why"), [
+    ("[{value: 8.005, why: 近すぎる}]", "正解の許容範囲"),
+    ("[{value: 64}]", "why .理由. だけの辞書"),
+    ("[{value: 64, why: w, extra: 1}]", "why .理由. だけの辞書"),
+    ("[{value: x, why: w}]", "数値が必要"),
+    ("[{value: 64, why: ''}]", "空の文字列"),
+    ("{value: 64, why: w}", "リストが必要"),
+])
+def test_bank_rejects_malformed_numeric_hints(tmp_path, hints, why):
+    from llmbook.quiz import BankError, load_bank_file
+
+    p = tmp_path / "zz.yaml"
+    p.write_text(_HINT_BANK.format(hints=hints), encoding="utf-8")
+    with pytest.raises(BankError, match=why) as exc:
+        load_bank_file(p)
+    assert exc.value.qid == "n1" and exc.value.field.startswith("hints")
+
+
+def test_bank_keeps_numeric_hints(tmp_path):
+    from llmbook.quiz import load_bank_file
+
+    p = tmp_path / "zz.yaml"
+    p.write_text(_HINT_BANK.format(hints="[{value: 64, why: 分散です}]"), encoding="utf-8")
+    q = load_bank_file(p).quizzes[0].questions[0]
+    assert q["hints"] == [{"value": 64.0, "why": "分散です"}]
+    assert grade(q, "64").details[1:] == ["分散です"]

@@ -16,6 +16,7 @@ from test_grading import (
     MATCH,
     MULTI,
     NUMERIC,
+    NUMERIC_HINT,
     NUMERIC_TOL,
     ORDER,
     SHORT,
@@ -43,6 +44,7 @@ CASES = [
         ],
     ),
     (NUMERIC_TOL, ["2/3", "0.667", "0.68", "0.6666667", "2/3.0", "66.7%", "67%", "66.7 %"]),
+    (NUMERIC_HINT, ["64", "64.005", "64.02", "8192", "8", "65", "6400%"]),
     (
         SHORT,
         [
@@ -97,7 +99,8 @@ def _real_bank_cases():
                 wrong = [i for i, c in enumerate(q["choices"]) if not c["correct"]]
                 out.append((q, [right, [0], right[:1] + wrong[:1], list(range(len(q["choices"])))]))
             elif t == "numeric":
-                out.append((q, [str(q["answer"]), q["answer"] + 1, "x"]))
+                out.append((q, [str(q["answer"]), q["answer"] + 1, "x"]
+                            + [h["value"] for h in q["hints"]]))
             elif t == "short":
                 out.append((q, q["answers"] + [r["answer"] for r in q["rejects"]] + ["まちがい"]))
             elif t in ("matching", "ordering"):

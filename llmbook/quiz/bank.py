@@ -44,7 +44,7 @@ _COMMON = {"id", "type", "prompt", "explanation", "ref"}
 _FIELDS = {
     "single": _COMMON | {"choices"},
     "multi": _COMMON | {"choices"},
-    "numeric": _COMMON | {"answer", "tolerance", "unit"},
+    "numeric": _COMMON | {"answer", "tolerance", "unit", "hints"},
     "short": _COMMON | {"answers", "placeholder", "rejects"},
     "matching": _COMMON | {"pairs", "left_label", "right_label"},
     "ordering": _COMMON | {"items"},
@@ -199,6 +199,23 @@ def _rejects(file, qid, raw: Any, accepted: list[str]) -> list[dict[str, str]]:
     return out
 
 
+def _hints(file, qid, raw: Any, answer: float, tol: float) -> list[dict[str, Any]]:
+    """数値問題のよくある誤答 ``value`` と理由 ``why``。正解の範囲に入ってはいけない。"""
+    from .grading import near
+
+    out = []
+    for i, h in enumerate(_list(file, qid, "hints", raw, min_len=0, max_len=10)):
+        name = f"hints[{i}]"
+        if not isinstance(h, dict) or set(h) != {"value", "why"}:
+            raise BankError(file, qid, name, "value (誤答) と why (理由) だけの辞書にします")
+        item = {"value": _num(file, qid, f"{name}.value", h["value"]),
+                "why": _str(file, qid, f"{name}.why", h["why"])}
+        if near(item["value"], answer, tol):
+            raise BankError(file, qid, f"{name}.value", "正解の許容範囲に入る値です")
+        out.append(item)
+    return out
+
+
 def _validate_question(file, raw: Any, seen: set[str], chapter: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise BankError(
@@ -270,6 +287,7 @@ def _validate_question(file, raw: Any, seen: set[str], chapter: str) -> dict[str
             raise BankError(file, qid, "tolerance", "許容誤差は 0 以上にしてください")
         q["tolerance"] = tol
         q["unit"] = _str(file, qid, "unit", raw.get("unit", ""), allow_empty=True)
+        q["hints"] = _hints(file, qid, raw.get("hints", []), q["answer"], tol)
     elif qtype == "short":
         from .grading import normalize_text
 

@@ -91,6 +91,11 @@ def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
+def near(value: float, target: float, tol: float) -> bool:
+    """``value`` が ``target`` の許容誤差 ``tol`` の内か (quiz.js の ``near`` と同じ)。"""
+    return abs(value - target) <= tol + 1e-9 * max(1.0, abs(target))
+
+
 def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
@@ -186,11 +191,13 @@ def _grade_numeric(q, resp) -> Result:
             f"回答は数値か数値の文字列で渡してください。受け取った型: {type(resp).__name__}"
         )
     ans, tol = q["answer"], q["tolerance"]
-    ok = abs(value - ans) <= tol + 1e-9 * max(1.0, abs(ans))
+    ok = near(value, ans, tol)
     status = "correct" if ok else "incorrect"
     unit = q.get("unit", "")
     details = [] if ok else [f"あなたの答え {_fmt(value)}{unit} は、正解 {_fmt(ans)}{unit}"
                              + (f" (許容誤差 ±{_fmt(tol)})" if tol else "") + " と違います。"]
+    # よくある誤答 (例: 標準偏差の代わりに分散) には、なぜ違うかを添える
+    details += [h["why"] for h in q.get("hints", []) if not ok and near(value, h["value"], tol)][:1]
     return Result(status, 1.0 if ok else 0.0, _mark(status), details)
 
 

@@ -134,11 +134,15 @@
     } else {
       return invalid("回答は数値か数値の文字列で渡してください。");
     }
-    var ok = Math.abs(value - q.answer) <= q.tolerance + 1e-9 * Math.max(1, Math.abs(q.answer));
+    var near = function (t) { return Math.abs(value - t) <= q.tolerance + 1e-9 * Math.max(1, Math.abs(t)); };
+    var ok = near(q.answer);
     var status = ok ? "correct" : "incorrect";
     var unit = q.unit || "";
     var details = ok ? [] : ["あなたの答え " + fmt(value) + unit + " は、正解 " + fmt(q.answer) + unit +
       (q.tolerance ? " (許容誤差 ±" + fmt(q.tolerance) + ")" : "") + " と違います。"];
+    // よくある誤答には、なぜ違うかを添える (grading.py と同じ)
+    var hint = ok ? null : (q.hints || []).filter(function (h) { return near(h.value); })[0];
+    if (hint) details.push(hint.why);
     return result(status, ok ? 1 : 0, mark(status), details);
   }
 
