@@ -123,6 +123,11 @@ def test_all_reference_cases_failing_is_incorrect_even_if_properties_pass():
     # 「各行が確率分布」はスケールを忘れた実装でも通るので、通っても得点にならない
     assert r.status == "incorrect" and r.score == 0 and "1/5 項目を通過" in r.message
     assert "誤った実装でも通る項目は得点に数えません" in r.message
+    # どの項目を数えないかを名指しし、通った数と得点の数を同じ文で言う (矛盾に見えないように)
+    assert "1/5 項目を通過、得点になるのは 0 項目" in r.message
+    scoring = next(d for d in r.details if d.startswith("得点の付け方"))
+    assert "通った項目のうち【アテンションの重みは各行が確率分布】は" in scoring
+    assert "0 個 ÷ 全 5 項目 = 0.00 点" in scoring
 
 
 @pytest.mark.parametrize("wrong", [
@@ -243,3 +248,17 @@ def test_hints_are_hints_not_the_solution(qid, solution_words):
     r = g(qid, lambda *a, **k: None)
     hint = next(d for d in r.details if d.startswith("ヒント"))
     assert not any(w in hint for w in solution_words), hint
+
+
+def test_known_pytorch_errors_are_explained_in_japanese():
+    def view_after_transpose(q, k, v, mask=None):
+        out = sdpa_ok(q, k, v, mask)
+        return out.transpose(-2, -1).view(out.shape)      # 連続でない Tensor の view
+    r = g("q5-code", view_after_transpose)
+    advice = [d for d in r.details if d.startswith("考えられる原因")]
+    assert r.status == "incorrect" and len(advice) == 1
+    assert "メモリ上で連続でない" in advice[0] and "reshape" in advice[0]
+    # 同じ説明は 1 度だけ、元の英語のエラーは項目の行に残す
+    assert "view size is not compatible" in " ".join(r.details)
+    r = g("q5-code", lambda q, k, v, mask=None: None)
+    assert not any("連続でない" in d for d in r.details)   # 関係のない誤りには出さない

@@ -97,6 +97,23 @@ def _user_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
+#: PyTorch のよくあるエラー (英語の文面の一部) と、その日本語の説明。
+KNOWN_ERRORS = [
+    (
+        "view size is not compatible with input tensor's size and stride",
+        "transpose (や permute) の後の Tensor はメモリ上で連続でないので、view で形を"
+        "変えられません (RuntimeError: view size is not compatible …)。reshape を使うか、"
+        ".contiguous() で連続にしてから view します。",
+    ),
+]
+
+
+def _explain_error(exc: BaseException) -> str | None:
+    """読者のコードが出した PyTorch の例外のうち、よくあるものを日本語で説明する。"""
+    text = str(exc)
+    return next((why for part, why in KNOWN_ERRORS if part in text), None)
+
+
 def _compare(got: Any, expected: Any, atol: float, rtol: float) -> str | None:
     """一致しなければ理由 (日本語) を返す。"""
     if isinstance(expected, torch.Tensor):
@@ -161,6 +178,8 @@ def check_against_reference(
     全項目を通ったときだけ正解 (1 点) で、得点になる項目を 1 つも通らなければ不正解 (0 点)。
     """
     failures: list[str] = []
+    explained: list[str] = []        # 読者のコードが出したよくあるエラーの日本語の説明
+    uncounted: list[str] = []        # 通ったが、よくある誤りの実装でも通るので数えない項目
     passed = 0      # 通った項目
     earned = 0      # 通った項目のうち、誤りを見分けられる項目
     diagnoses = list(diagnoses)
@@ -185,6 +204,9 @@ def check_against_reference(
             continue
         except Exception as exc:  # noqa: BLE001 - 読者のコードの失敗はすべて説明に変える
             failures.append(f"【{case.label}】実行中にエラー: {_user_error(exc)}")
+            why = _explain_error(exc)
+            if why and why not in explained:
+                explained.append(why)
             continue
         orig_args, orig_kwargs = case.cloned()
         mutated = any(isinstance(a, torch.Tensor) and not torch.equal(a, b)
@@ -207,6 +229,8 @@ def check_against_reference(
         else:
             passed += 1
             earned += telling
+            if not telling:
+                uncounted.append(case.label)
     for label, prop in properties:
         total += 1
         telling = not any(_property_holds(prop, wrong_impl) for wrong_impl, _ in diagnoses)
@@ -222,18 +246,23 @@ def check_against_reference(
         else:
             passed += 1
             earned += telling
+            if not telling:
+                uncounted.append(label)
     if not failures:
         return Result("correct", 1.0, f"○ 正解 (全 {total} 項目を通過)", [])
     failures = _merge_same(failures)
     status = "partial" if earned else "incorrect"
     mark = "△ 一部正解" if earned else "× 不正解"
-    note = "" if earned == passed else "。誤った実装でも通る項目は得点に数えません"
+    note = "" if earned == passed else (
+        f"、得点になるのは {earned} 項目。誤った実装でも通る項目は得点に数えません"
+    )
     everywhere = [why for (_, why), m in zip(diagnoses, matches) if mismatched and m == mismatched]
     diagnosed = everywhere or [why for (_, why), m in zip(diagnoses, matches) if m]
-    advice = [f"考えられる原因: {why}" for why in diagnosed]
+    advice = [f"考えられる原因: {why}" for why in diagnosed + explained]
     scoring = [] if earned == passed else [
-        "得点の付け方: よくある誤りの実装でも通ってしまう項目は、通っても数えません。"
-        f"誤りを見分けられる項目のうち通った {earned} 個 ÷ 全 {total} 項目"
+        f"得点の付け方: 通った項目のうち{''.join(f'【{u}】' for u in uncounted)}は、"
+        "よくある誤りの実装でも通ってしまうので数えません (通っても、正しく書けた証拠に"
+        f"ならないため)。得点 = 誤りを見分けられる項目のうち通った {earned} 個 ÷ 全 {total} 項目"
         f" = {earned / total:.2f} 点です。"
     ]
     return Result(status, earned / total, f"{mark} ({passed}/{total} 項目を通過{note})",
