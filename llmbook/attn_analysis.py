@@ -4,18 +4,22 @@
 KV キャッシュの式) を本文のセルに置く。ここに置くのは、それを支える配管だけです。
 
 - 重みの収集: :func:`attention_maps` (各層の ``MultiHeadAttention.weights`` を集める)
-- 測定の道具: :func:`weights_at_offset` (i → i − offset の重み)、:func:`quote_pairs`
+- 測定の道具: :func:`logits_with_cut_paths` (層 0 のヘッドを層 1 のキーなどからだけ切る)、
+  :func:`weights_at_offset` (i → i − offset の重み)、:func:`quote_pairs`
   (「…」の中の位置と、その開きかっこの組)、:func:`val_windows` と :func:`token_losses`
 - 誘導ヘッドのデータ: :func:`planted_pair_batch` ([A][B] … [A] を 1 組埋めた列)、
   :func:`repeat_twice_batch` (BOS とランダムな L 個を 2 回)
 - 図: :func:`plot_head_grid`、:func:`plot_head_bars`、:func:`plot_phase_change`、:func:`plot_cost`
-- メモリ: :func:`peak_memory` (CPU はプロファイラの記録、CUDA は ``max_memory_allocated``)
+- メモリ: :func:`peak_memory` (CPU はプロファイラの確保と解放の記録、CUDA は
+  ``max_memory_allocated``)、:func:`ops_run` (どの演算 (カーネル) が動いたか)
 """
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
@@ -35,6 +39,7 @@ __all__ = [
     "quote_pairs",
     "val_windows",
     "token_losses",
+    "logits_with_cut_paths",
     "PlantedBatch",
     "planted_pair_batch",
     "repeat_twice_batch",
@@ -42,6 +47,7 @@ __all__ = [
     "plot_head_bars",
     "plot_phase_change",
     "peak_memory",
+    "ops_run",
     "plot_cost",
 ]
 
@@ -199,6 +205,62 @@ def token_losses(model: nn.Module, windows: torch.Tensor, batch_size: int = 64) 
             out.append(F.cross_entropy(logits.transpose(1, 2), chunk[:, 1:], reduction="none"))
         return torch.cat(out)                                                # (N, T)
     finally:
+        model.train(was_training)
+
+
+_PATHS = {"Q": "クエリ", "K": "キー", "V": "バリュー", "R": "残差の流れ"}
+
+
+@torch.no_grad()
+def logits_with_cut_paths(model, ids: torch.Tensor, cut_heads: Sequence[int],
+                          paths: str) -> torch.Tensor:
+    """2 層のモデルで、層 0 のヘッド cut_heads を切った流れを、層 1 の一部の入力にだけ渡す。
+
+    paths は "Q"・"K"・"V"・"R" (層 1 のアテンションのクエリ・キー・バリューと、残差接続で
+    そのまま先へ進む流れ) から選んだ文字列。選んだ入力は層 0 のヘッドを切った流れ、残りは
+    切らない流れから作る。"QKVR" なら層 0 の head_gate で切ったのと同じ、"" なら何も切らない
+    のと同じ。ids (B, T) → ロジット (B, T, V)。Pre-LN の DecoderLM で、層は 2 つだけ。
+    """
+    from llmbook.chapters.a2 import causal_mask
+    from llmbook.chapters.a3 import merge_heads, scaled_dot_product_attention, split_heads
+
+    attn0, attn1 = _attention_modules(model)[0], _attention_modules(model)[-1]
+    if len(model.blocks) != 2 or not model.blocks[0].pre_ln or not hasattr(attn1, "w_q"):
+        raise ValueError("logits_with_cut_paths は、MultiHeadAttention を使う Pre-LN の 2 層の "
+                         "DecoderLM 専用です")
+    ids = _check_ids(ids, ndim=2)
+    if not isinstance(paths, str) or set(paths) - set(_PATHS):
+        raise ValueError(f"paths は {''.join(_PATHS)} から選んだ文字列にしてください "
+                         f"(受け取った値: {paths!r})")
+    heads = [_check_int("cut_heads の要素", h, minimum=0) for h in cut_heads]
+    if any(h >= attn0.n_heads for h in heads):
+        raise ValueError(f"cut_heads は 0〜{attn0.n_heads - 1} にしてください ({heads})")
+    was_training, old_gate = model.training, attn0.head_gate
+    model.eval()
+    try:
+        T = ids.shape[1]
+        mask = causal_mask(T).to(ids.device)
+        h0 = model.tok_emb(ids)                                              # (B, T, d)
+        pos = torch.arange(T, device=ids.device)
+        h0 = h0 + model.pos_emb(pos) if model.pos_emb is not None \
+            else h0 * model.d_model ** 0.5 + model.pe[pos]
+        block0, block1 = model.blocks
+        attn0.head_gate = None
+        full = block0(h0, mask)                                              # 切らない流れ
+        gate = torch.ones(attn0.n_heads)
+        gate[heads] = 0.0
+        attn0.head_gate = gate
+        cut = block0(h0, mask)                                               # 切った流れ
+        src = {p: cut if p in paths else full for p in _PATHS}
+        x = {p: block1.ln1(src[p]) for p in "QKV"}
+        q, k, v = (split_heads(w(x[p]), attn1.n_heads)
+                   for w, p in ((attn1.w_q, "Q"), (attn1.w_k, "K"), (attn1.w_v, "V")))
+        out, _ = scaled_dot_product_attention(q, k, v, mask)                 # (B, h, T, d_k)
+        h2 = src["R"] + attn1.w_o(merge_heads(out))
+        h2 = h2 + block1.ffn(block1.ln2(h2))
+        return model.head(model.ln_f(h2))                                    # (B, T, V)
+    finally:
+        attn0.head_gate = old_gate
         model.train(was_training)
 
 
@@ -390,11 +452,33 @@ def _quiet_native_stderr():
         os.close(saved)
 
 
+def _profile_cpu(fn: Callable[[], object]):
+    from torch.profiler import ProfilerActivity, profile
+
+    with _quiet_native_stderr(), profile(activities=[ProfilerActivity.CPU],
+                                          profile_memory=True) as prof:
+        fn()
+    return prof
+
+
+def _memory_events(prof) -> list:
+    """プロファイラの 1 回ごとの確保 (+) と解放 (−) の記録 [memory]: 時刻の順の (時刻, バイト)。"""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "trace.json")
+        prof.export_chrome_trace(path)
+        with open(path, encoding="utf-8") as f:
+            events = json.load(f)["traceEvents"]
+    return sorted((e["ts"], int(e["args"]["Bytes"])) for e in events
+                  if e.get("name") == "[memory]" and "Bytes" in e.get("args", {}))
+
+
 def peak_memory(fn: Callable[[], object], device) -> int:
     """fn() の実行中に確保されたメモリの最大値 (バイト、実行前からあった分は除く)。
 
     CUDA では ``torch.cuda.max_memory_allocated`` の増分。CPU では PyTorch のプロファイラ
-    (profile_memory=True) が記録した確保と解放を時刻の順に足し、その最大値を取る。
+    (profile_memory=True) が記録した 1 回ごとの確保と解放 ([memory] の記録) を時刻の順に足し、
+    その最大値を取る。1 つの演算の中で確保して解放した作業用の領域も、こうすれば数えられる
+    (演算ごとの差し引き self_cpu_memory_usage を足すと、それが 0 に見えてしまう)。
     """
     device = torch.device(device)
     if device.type == "cuda":
@@ -406,16 +490,20 @@ def peak_memory(fn: Callable[[], object], device) -> int:
         return torch.cuda.max_memory_allocated(device) - base
     if device.type != "cpu":
         raise ValueError(f"メモリを測れるのは CPU と CUDA だけです (受け取ったデバイス: {device})")
-    from torch.profiler import ProfilerActivity, profile
-
-    with _quiet_native_stderr(), profile(activities=[ProfilerActivity.CPU],
-                                          profile_memory=True) as prof:
-        fn()
     current = peak = 0
-    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
-        current += event.self_cpu_memory_usage           # 確保は +、解放 ([memory]) は −
+    for _, nbytes in _memory_events(_profile_cpu(fn)):
+        current += nbytes                                # 確保は +、解放は −
         peak = max(peak, current)
     return peak
+
+
+def ops_run(fn: Callable[[], object], contains: str = "") -> list:
+    """fn() の中で動いた PyTorch の演算 (aten::…) の名前。contains を含むものだけ、重複なしで。"""
+    if not isinstance(contains, str):
+        raise TypeError("contains は文字列で渡してください "
+                        f"(受け取ったもの: {_describe(contains)})")
+    names = {e.name for e in _profile_cpu(fn).events()}
+    return sorted(n for n in names if contains in n and n != "[memory]")
 
 
 def plot_cost(lengths: Sequence[int], times: Mapping[str, Sequence[float]],

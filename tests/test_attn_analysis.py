@@ -16,6 +16,8 @@ from llmbook import set_seed
 from llmbook.attn_analysis import (
     attention_maps,
     head_labels,
+    logits_with_cut_paths,
+    ops_run,
     peak_memory,
     planted_pair_batch,
     plot_cost,
@@ -202,3 +204,60 @@ def test_peak_memory_cpu_sees_a_new_tensor():
     assert 256 * 256 * 4 <= peak < 4 * 256 * 256 * 4
     with pytest.raises(ValueError, match="CPU と CUDA"):
         peak_memory(lambda: None, "meta")
+
+
+def test_peak_memory_cpu_sees_memory_freed_inside_one_op():
+    # MATH の SDPA は 1 つの演算 (aten::scaled_dot_product_attention) の中で L × L のスコアを
+    # 確保して解放する。演算ごとの差し引き (self_cpu_memory_usage) を足す測り方では 0 に見えた
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    q, k, v = torch.randn(3, 1, 1, 256, 8).unbind(0)
+    scores = 256 * 256 * 4                                   # float32 の (1, 1, L, L)
+
+    def math_sdpa():
+        with sdpa_kernel(SDPBackend.MATH):
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+    with torch.no_grad():
+        assert peak_memory(math_sdpa, "cpu") >= scores
+        assert any("math" in n for n in ops_run(math_sdpa, "attention"))
+        x = torch.randn(256, 256)
+        assert peak_memory(lambda: x.exp().sum(), "cpu") >= 256 * 256 * 4   # 途中の exp も数える
+
+
+def test_ops_run_lists_names_and_checks_input():
+    x = torch.randn(4, 4)
+    assert "aten::mm" in ops_run(lambda: x @ x)
+    assert ops_run(lambda: x @ x, "softmax") == []
+    with pytest.raises(TypeError, match="contains"):
+        ops_run(lambda: x @ x, 3)
+
+
+def test_logits_with_cut_paths_matches_whole_model_at_the_extremes(tiny_lm):
+    ids = torch.randint(0, 11, (3, 10), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        full = tiny_lm(ids)
+        attn = tiny_lm.blocks[0].attn
+        attn.head_gate = torch.tensor([1.0, 0.0, 0.0, 1.0])
+        try:
+            gated = tiny_lm(ids)
+        finally:
+            attn.head_gate = None
+    assert torch.allclose(logits_with_cut_paths(tiny_lm, ids, [1, 2], ""), full, atol=1e-5)
+    assert torch.allclose(logits_with_cut_paths(tiny_lm, ids, [1, 2], "QKVR"), gated, atol=1e-5)
+    keys_only = logits_with_cut_paths(tiny_lm, ids, [1, 2], "K")
+    assert not torch.allclose(keys_only, full) and not torch.allclose(keys_only, gated)
+    assert attn.head_gate is None                                      # 元に戻っている
+
+
+def test_logits_with_cut_paths_bad_input(tiny_lm):
+    ids = torch.zeros(1, 5, dtype=torch.long)
+    with pytest.raises(ValueError, match="paths"):
+        logits_with_cut_paths(tiny_lm, ids, [0], "X")
+    with pytest.raises(ValueError, match="cut_heads"):
+        logits_with_cut_paths(tiny_lm, ids, [4], "K")
+    set_seed(0)
+    three = DecoderLM(11, d_model=16, n_layers=3, n_heads=4, max_len=12,
+                      make_attn=MultiHeadAttention)
+    with pytest.raises(ValueError, match="2 層"):
+        logits_with_cut_paths(three, ids, [0], "K")
