@@ -79,6 +79,11 @@ def test_essay_is_self_assessed_against_key_ideas(bank):
     # 章が示すこと (スコアで名前を付ける・切る実験) と、その限界 (冗長、Michel ほか 2019)
     ideas = " ".join(q["key_ideas"])
     assert "スコア" in ideas and "切って" in ideas and "Michel" in ideas
+    # §5 で名前を付けたのは開きかぎかっこのヘッドと近くを見るヘッド。直前のトークンを見る
+    # ヘッドは §5 では見つからず、§6 の 2 層モデルの層 0 に現れた (模範解答もそう書く)
+    model = q["model_answer"]
+    assert "開きかぎかっこを見るヘッド" in model and "近くを見るヘッド" in model
+    assert "直前のトークンに置く重みなどをスコア" not in model and "層 0 で初めて現れた" in model
 
 
 def test_matching_uses_the_book_headwords(bank):
@@ -102,15 +107,27 @@ def test_scaling_numbers(bank):
         assert answer == (1.0 if scaled else math.sqrt(d_k))
         assert abs(dots.std().item() / answer - 1) < 0.02, qid  # 標本でもそうなる
     assert find_question(bank, "scale-ratio")["answer"] == math.sqrt(256) / math.sqrt(16)
+    # 分散 64 や 1/√64 を答えると、なぜ違うかが添えられる
+    q = find_question(bank, "scale-std")
+    assert [h["value"] for h in q["hints"]] == [64, 1 / math.sqrt(64)]
+    assert "分散" in grade(q, "64").details[1] and "割る" in grade(q, "1/8").details[1]
 
 
 def test_softmax_slope_matches_autograd(bank):
-    s = torch.log(torch.tensor([0.99, 0.01], dtype=torch.float64)).requires_grad_()
-    p = s.softmax(-1)
-    (slope,) = torch.autograd.grad(p[0], s)
+    def slope(p1):
+        s = torch.log(torch.tensor([p1, 1 - p1], dtype=torch.float64)).requires_grad_()
+        return torch.autograd.grad(s.softmax(-1)[0], s)[0][0].item()
+
     q = find_question(bank, "scale-slope")
-    assert abs(slope[0].item() - q["answer"]) <= q["tolerance"] / 10
-    assert abs(0.5 * 0.5 / q["answer"] - 25) < 0.5  # 解説の「約 25 分の 1」
+    assert "(0.95, 0.05)" in q["prompt"]
+    assert abs(slope(0.95) - q["answer"]) <= q["tolerance"] / 10
+    assert abs(0.5 * 0.5 / q["answer"] - 5) < 0.5  # 解説の「約 5 分の 1」
+    assert abs(0.5 * 0.5 / slope(0.99) - 25) < 0.5 and "0.0099" in q["explanation"]  # 約 25 分の 1
+    # p_1 や p_2 だけを答えると不正解で、なぜ違うかが添えられる
+    for wrong in ("0.05", "0.95", "5%", "95%"):
+        r = grade(q, wrong)
+        assert r.status == "incorrect" and len(r.details) == 2, wrong
+        assert "積" in r.details[1]
 
 
 def test_temperature_flattens_but_keeps_the_order(bank):
@@ -119,13 +136,16 @@ def test_temperature_flattens_but_keeps_the_order(bank):
     ent = [-(w * w.log()).sum().item() for w in ws]
     assert ent[0] < ent[1] < ent[2]
     assert all(torch.equal(w.argsort(), ws[0].argsort()) for w in ws)
-    assert correct_texts(find_question(bank, "scale-temp"))[0].startswith("一様分布に近づき")
+    q = find_question(bank, "scale-temp")
+    assert correct_texts(q)[0].startswith("一様分布に近づき")
+    assert "温度 τ = √d_k で割る" in next(c["why"] for c in q["choices"] if c["correct"])
 
 
 def test_shapes_numbers_match_the_chapter_code(bank):
     x = torch.randn(2, 10, 64)
     shape = tuple(split_heads(x, 8).shape)
-    assert correct_texts(find_question(bank, "shapes-split")) == [str(shape)]
+    q = find_question(bank, "shapes-split")
+    assert correct_texts(q) == [str(shape)] and str(shape) in q["explanation"]
     # view だけでは形は同じでも中身が違い、エラーにもならない (shapes-view)
     viewed = x.view(2, 8, 10, 8)
     assert viewed.shape == shape and not torch.equal(viewed, split_heads(x, 8))
@@ -152,6 +172,16 @@ def test_kv_cache_numbers(bank):
     assert find_question(bank, "kv-mqa")["answer"] == mha / mqa == 32
     assert "16 KiB" in find_question(bank, "kv-mqa")["explanation"] and mqa == 16
     assert round(1000 * mha / 1024) == 500  # 解説の「1,000 トークンで約 500 MiB」
+    # 単位は KiB と問いに書き、バイトで答えたらそう言う。ヘッドの次元は本文と同じ d_k
+    for qid, kib in (("kv-mha", mha), ("kv-gqa", gqa)):
+        q = find_question(bank, qid)
+        assert q["unit"] == "KiB" and "KiB の数で入力" in q["prompt"] and "d_k" in q["prompt"]
+        r = grade(q, str(int(kib * 1024)))
+        assert r.status == "incorrect" and "バイトの数" in r.details[1], qid
+    assert "1 つのヘッドの次元で、d_model / h" in find_question(bank, "kv-mha")["prompt"]
+    assert "d_k = d_model / h" in find_question(bank, "kv-mqa")["prompt"]
+    assert "d_head" not in " ".join(find_question(bank, k)["prompt"] for k in ("kv-mha", "kv-gqa"))
+    assert "h_kv = 8" in grade(find_question(bank, "kv-gqa"), "512").details[1]
 
 
 def test_mask_item_matches_the_attention_weights(bank):
@@ -257,6 +287,7 @@ MHA_WORDS = [
     "ヘッドに分けずに",
     "重みを転置せずに",
     "transpose を忘れて",
+    "連結で transpose せずに reshape(B, T, d)",
 ]
 
 
@@ -290,3 +321,60 @@ def test_broken_answers_get_a_clear_message_not_a_crash(bank):
     assert r.status == "incorrect" and "Tensor を返すはずが list" in " ".join(r.details)
     r = grade(find_question(bank, "code-merge"), "my_merge_heads(x)")
     assert r.status == "invalid" and "関数そのもの" in r.message
+
+
+def _mha_by_hand(merge):
+    """正しく分け、``merge(out, B, T, d)`` で連結するマルチヘッドアテンション (誤りの例を作る)。"""
+    def fn(x, w_q, w_k, w_v, w_o, n_heads, mask=None):
+        B, T, d = x.shape
+        d_k = d // n_heads
+        q, k, v = (
+            (x @ w.T).view(B, T, n_heads, d_k).transpose(1, 2) for w in (w_q, w_k, w_v)
+        )
+        scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        return merge(torch.softmax(scores, -1) @ v, B, T, d) @ w_o.T
+    return fn
+
+
+def test_mha_and_merge_share_the_no_transpose_diagnosis():
+    """課題 3 で連結の transpose だけを忘れたら、課題 2 と同じ説明 (変数名だけ違う) が出る。"""
+    merge_only_wrong = _mha_by_hand(lambda out, B, T, d: out.reshape(B, T, d))  # transpose なし
+    r = C.check_multi_head_attention(merge_only_wrong)
+    assert r.status == "incorrect" and r.score == 0
+    advice = _only_diagnosis(r)
+    assert C.MERGE_NO_TRANSPOSE.format(flat="d", x="out") in advice
+    merge = _only_diagnosis(C.check_merge_heads(C._merge_no_transpose))
+    assert C.MERGE_NO_TRANSPOSE.format(flat="h * d_k", x="x") in merge
+
+
+@pytest.mark.parametrize("qid", ["code-merge", "code-mha"])
+def test_view_after_transpose_is_explained_in_japanese(bank, qid):
+    """transpose の後の view は PyTorch の英語の RuntimeError になる: 日本語で理由を添える。"""
+    def merge(x):
+        B, h, T, d_k = x.shape
+        return x.transpose(1, 2).view(B, T, h * d_k)
+
+    mha = _mha_by_hand(lambda out, B, T, d: out.transpose(1, 2).view(B, T, d))
+    r = grade(find_question(bank, qid), merge if qid == "code-merge" else mha)
+    assert r.status == "incorrect" and r.score == 0
+    advice = _only_diagnosis(r)
+    assert "メモリ上で連続でない" in advice and "reshape" in advice
+    assert "view size is not compatible" in " ".join(r.details)   # 元のエラーも残す
+
+
+def test_code_mha_prompt_says_what_may_be_called(bank):
+    prompt = find_question(bank, "code-mha")["prompt"]
+    assert "my_split_heads・my_merge_heads は呼ばずに" in prompt
+    assert "F.softmax" in prompt and "F.scaled_dot_product_attention" in prompt
+
+    def with_sdpa(x, w_q, w_k, w_v, w_o, n_heads, mask=None):   # プロンプトのとおり、これも通る
+        B, T, d = x.shape
+        q, k, v = (
+            (x @ w.T).view(B, T, n_heads, d // n_heads).transpose(1, 2) for w in (w_q, w_k, w_v)
+        )
+        out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return out.transpose(1, 2).reshape(B, T, d) @ w_o.T
+
+    assert grade(find_question(bank, "code-mha"), with_sdpa).correct

@@ -122,6 +122,14 @@ def _merge_not_flat(x):
     return x.transpose(1, 2)                               # (B, T, h, d_k) のまま
 
 
+#: transpose せずに連結したときの説明 (課題 2 と課題 3 で同じ文を、変数名だけ変えて使う)
+MERGE_NO_TRANSPOSE = (
+    "transpose せずに reshape(B, T, {flat}) しています。形は合っても、"
+    "メモリ上の並びは (B, h, T, d_k) のままなので、1 つのトークンの行に別々の"
+    "トークンの成分が混ざります。先に {x}.transpose(1, 2) で (B, T, h, d_k) にします。"
+)
+
+
 def check_merge_heads(fn) -> object:
     """A-3 のコード課題 2: ``my_merge_heads(x)`` の採点。"""
     r = seeded_randn(1)
@@ -136,12 +144,7 @@ def check_merge_heads(fn) -> object:
         "最後の 2 つを 1 つにまとめます。transpose した Tensor はメモリ上で連続でないので、"
         "view ではなく reshape (または .contiguous().view) を使います。",
         diagnoses=[
-            (
-                _merge_no_transpose,
-                "transpose せずに reshape(B, T, h * d_k) しています。形は合っても、"
-                "メモリ上の並びは (B, h, T, d_k) のままなので、1 つのトークンの行に別々の"
-                "トークンの成分が混ざります。先に transpose(1, 2) で (B, T, h, d_k) にします。",
-            ),
+            (_merge_no_transpose, MERGE_NO_TRANSPOSE.format(flat="h * d_k", x="x")),
             (
                 _merge_wrong_order,
                 "成分の並び順が違います: ヘッドの番号が内側になり、成分が h 個おきに並んでいます。"
@@ -188,7 +191,8 @@ def _mha_variant(*, scale: str = "d_k", softmax_dim: int = -1, mask_use: str = "
 
     scale: "d_k" / "none" / "d_model"、mask_use: "ok" / "inverted" / "ignored"、
     heads=False なら分けずに 1 つのヘッド、transpose_w=False なら x @ w (転置なし)、
-    split="view" ならヘッドの分割と連結を transpose なしの view/reshape で行う。
+    split="view" ならヘッドの分割と連結を transpose なしの view/reshape で行い、
+    split="merge" なら分割は正しく、連結だけを transpose なしの reshape で行う。
     """
 
     def impl(x, w_q, w_k, w_v, w_o, n_heads, mask=None):
@@ -199,7 +203,7 @@ def _mha_variant(*, scale: str = "d_k", softmax_dim: int = -1, mask_use: str = "
 
         def to_heads(t):                                   # (B, T, d) → (B, h, T, d_k)
             if split == "view":
-                return t.reshape(B, h, T, d_k)
+                return t.reshape(B, h, T, d_k)     # transpose なし (トークンが混ざる)
             return t.view(B, T, h, d_k).transpose(1, 2)
 
         q, k, v = to_heads(proj(w_q)), to_heads(proj(w_k)), to_heads(proj(w_v))
@@ -208,8 +212,8 @@ def _mha_variant(*, scale: str = "d_k", softmax_dim: int = -1, mask_use: str = "
         if mask is not None and mask_use != "ignored":
             scores = scores.masked_fill(mask if mask_use == "inverted" else ~mask, float("-inf"))
         out = scores.softmax(dim=softmax_dim) @ v          # (B, h, T, d_k)
-        if split == "view":
-            out = out.reshape(B, T, d)
+        if split in ("view", "merge"):
+            out = out.reshape(B, T, d)                     # transpose なし (トークンが混ざる)
         else:
             out = out.transpose(1, 2).reshape(B, T, d)
         if not out_proj:
@@ -267,6 +271,10 @@ MHA_MISTAKES = [
         "ヘッドの分け方 (または連結のしかた) で transpose を忘れているようです。"
         "reshape(B, h, T, d_k) で直接切り直すとトークンが混ざります。"
         "view(B, T, h, d_k).transpose(1, 2) で分け、transpose(1, 2).reshape(B, T, d) で戻します。",
+    ),
+    (
+        _mha_variant(split="merge"),
+        "ヘッドの分け方は合っていますが、連結で " + MERGE_NO_TRANSPOSE.format(flat="d", x="out"),
     ),
 ]
 
