@@ -217,6 +217,19 @@ def test_dead_relu_neuron_gets_no_gradient(bank):
 # ---------------------------------------------------------------- パラメータ数
 
 
+def test_numeric_hints_are_the_typical_slips_and_are_shown(bank):
+    d, d_ff, d_big = 512, 2048, 768
+    slips = {"params-ffn": {2 * d * d_ff, 2 * d * d_ff + d_ff},            # バイアスなし・片方だけ
+             "params-swiglu-dff": {4 * d_big},                              # 4d のまま
+             "params-swiglu-count": {2 * d_big * 2048, 3 * d_big * 4 * d_big}}   # 2 枚・4d のまま
+    for qid, values in slips.items():
+        q = find_question(bank, qid)
+        assert {h["value"] for h in q["hints"]} == values, qid
+        for h in q["hints"]:
+            r = grade(q, f"{h['value']:.0f}")
+            assert not r.correct and h["why"] in r.details, qid
+
+
 def test_parameter_counts_match_the_chapter_modules(bank):
     d, d_ff = 512, 2048
     assert _n_params(FeedForward(d, d_ff)) == find_question(bank, "params-ffn")["answer"]
