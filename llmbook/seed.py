@@ -16,8 +16,7 @@ def set_seed(seed: int = 0, deterministic: bool = True) -> torch.Generator:
     ``deterministic`` が真で CUDA があれば、PyTorch に決定的なアルゴリズムを使うよう頼む
     (同じデバイスなら 2 回の実行で同じ数値が出る)。CPU だけのときは頼まない: この本の演算は
     CPU では決定的で、頼むと初回に torch._inductor の読み込みで 2〜3 秒かかるため。
-    戻り値は、この seed で
-    初期化した CPU 用の ``torch.Generator`` (データの並べ替えなどに使う)。
+    戻り値は、この seed で初期化した CPU 用の ``torch.Generator`` (データの並べ替えなどに使う)。
     """
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed には整数を渡してください (受け取った値: {seed!r})")
