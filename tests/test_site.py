@@ -114,7 +114,11 @@ def test_page_shows_glossary_and_all_quizzes(page):
         quiz(page, "q1").locator(".llmbook-ref a").first.get_attribute("href")
         == "a1_language_models.html"
     )
-    assert "準備中" in quiz(page, "q5").locator(".llmbook-ref").first.inner_text()
+    assert (
+        quiz(page, "q5").locator(".llmbook-ref a").first.get_attribute("href")
+        == "a3_multi_head_attention.html"
+    )
+    assert "準備中" in quiz(page, "q8").locator(".llmbook-ref").first.inner_text()
     assert page.locator(".llmbook-glossary a[href*='a1_language_models']").count() >= 3
     # 図 (PNG) が実行結果として載っている
     assert page.locator("img[src*='_images/']").count() >= 4
