@@ -312,16 +312,18 @@ def train(args: argparse.Namespace, dist: DistInfo | None = None,
             f"{len(data.val_ids):,} 文字、パラメータ {n_params:,} 個、デバイス "
             f"{describe_device(device)} × {dist.world_size}")
     bar = Progress(args.max_iters, main_rank and sys.stderr.isatty())
-    history, best, time_to_target = [], math.inf, None
+    history, best, time_to_target, eval_seconds = [], math.inf, None, 0.0
     eval_batch = args.batch_size * dist.world_size         # 全体のバッチと同じ大きさで評価する
     t0 = time.perf_counter()
     model.train()
     for it in range(args.max_iters + 1):
         if main_rank and (it % args.eval_interval == 0 or it == args.max_iters):
+            t_eval = time.perf_counter()
             losses = [estimate_loss(raw, ids, eval_batch, args.block_size, args.eval_iters,
                                     args.seed + 1, device)
                       for ids in (data.train_ids, data.val_ids)]
             elapsed = time.perf_counter() - t0
+            eval_seconds += elapsed - (t_eval - t0)
             history.append({"iter": it, "train": losses[0], "val": losses[1], "seconds": elapsed})
             best = min(best, losses[1])
             if time_to_target is None and args.target_loss and losses[1] <= args.target_loss:
@@ -349,6 +351,8 @@ def train(args: argparse.Namespace, dist: DistInfo | None = None,
               "params": n_params, "device": describe_device(device)
               + (f" × {dist.world_size}" if dist.world_size > 1 else "")}
     if main_rank:
+        log(f"訓練の速さ: {args.max_iters / max(seconds - eval_seconds, 1e-9):.2f} ステップ/秒 "
+            f"(評価の {eval_seconds:.1f} 秒を除く)")
         torch.save({"model": raw.state_dict(), "config": model_config(raw),
                     "itos": data.tokenizer.itos, "history": history, "result": result,
                     "args": {k: str(v) if isinstance(v, Path) else v
