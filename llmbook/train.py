@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="評価 1 回に使うバッチの数 (既定 20)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                    help="計算に使うデバイス (既定 auto: CUDA があれば CUDA、なければ CPU)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU の計算に使うスレッドの数 (既定は PyTorch の既定。ほかの処理と"
+                        "コアを分け合う機械では 1 が速いことがある)")
     p.add_argument("--seed", type=int, default=0, help="乱数の種 (既定 0)")
     p.add_argument("--out", type=Path, default=Path("out-train"),
                    help="チェックポイントと生成した文章を書くフォルダ (既定 out-train)")
@@ -108,6 +111,8 @@ def _positive(name: str, value, kind=int) -> None:
 
 def check_args(args: argparse.Namespace) -> None:
     """大きさや学習率が意味のある値かを確かめる (誤りは日本語の :class:`TrainError`)。"""
+    if args.threads is not None:
+        _positive("--threads", args.threads)
     if args.sample is not None:
         _positive("--sample", args.sample)
         return
@@ -414,6 +419,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     dist = DistInfo.from_env()
     try:
         check_args(args)
+        if args.threads is not None:
+            torch.set_num_threads(args.threads)
         if args.sample is not None:
             result = sample_from_checkpoint(args)
         else:

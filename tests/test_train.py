@@ -86,7 +86,8 @@ def test_sample_uses_checkpoint_without_training(trained, text_file, capsys):
     trained = trained[0]
     ckpt_file = trained / CHECKPOINT_NAME
     before = ckpt_file.stat().st_mtime_ns
-    code, out, err = run_main(capsys, "--sample", "80", "--out", trained, "--device", "cpu")
+    code, out, err = run_main(capsys, "--sample", "80", "--out", trained, "--device", "cpu",
+                              "--threads", "1")
     assert code == 0, err
     result = last_json(out)
     assert set(result) == KEYS and result["iters"] == 0
@@ -119,6 +120,7 @@ BAD_CASES = {
     "heads_do_not_divide": lambda p: ["--text", p / "x.txt", "--d-model", "30", "--n-head", "4"],
     "zero_layers": lambda p: ["--text", p / "x.txt", "--n-layer", "0"],
     "negative_lr": lambda p: ["--text", p / "x.txt", "--lr", "-1"],
+    "zero_threads": lambda p: ["--text", p / "x.txt", "--threads", "0"],
     "not_a_number": lambda p: ["--text", p / "x.txt", "--batch-size", "many"],
     "sample_without_checkpoint": lambda p: ["--sample", "10", "--out", p / "no_run"],
     "no_text": lambda p: [],
