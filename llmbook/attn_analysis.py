@@ -75,16 +75,21 @@ def _check_ids(ids, name: str = "ids", ndim: int | None = None) -> torch.Tensor:
     return ids
 
 
-def _attention_modules(model) -> list:
+def _block_parts(model, part: str, flag: str, needs: str) -> list:
+    """DecoderLM の各ブロックの部品 (attn か ffn) を集め、記録の旗 flag を持つかを確かめる。"""
     blocks = getattr(model, "blocks", None)
     if not isinstance(model, nn.Module) or blocks is None:
         raise TypeError("model には blocks を持つ DecoderLM を渡してください "
                         f"(受け取ったもの: {type(model).__name__})")
-    attns = [getattr(b, "attn", None) for b in blocks]
-    if not attns or not all(hasattr(a, "keep_weights") for a in attns):
-        raise TypeError("重みを集められるのは、make_attn=MultiHeadAttention で作った DecoderLM "
-                        "だけです (各ブロックの attn に keep_weights が要ります)")
-    return attns
+    parts = [getattr(b, part, None) for b in blocks]
+    if not parts or not all(hasattr(x, flag) for x in parts):
+        raise TypeError(f"{needs} (各ブロックの {part} に {flag} が要ります)")
+    return parts
+
+
+def _attention_modules(model) -> list:
+    return _block_parts(model, "attn", "keep_weights", "重みを集められるのは、"
+                        "make_attn=MultiHeadAttention で作った DecoderLM だけです")
 
 
 def head_labels(n_layers: int, n_heads: int) -> list:

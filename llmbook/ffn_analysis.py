@@ -22,7 +22,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from llmbook.attn_analysis import _check_ids, _check_int  # A-3 の裏方と同じ検査を使う
+from llmbook.attn_analysis import (  # A-3 の裏方と同じ検査を使う
+    _block_parts,
+    _check_ids,
+    _check_int,
+)
 from llmbook.chapters.a1 import TrainConfig, get_batch, lr_factor
 from llmbook.lm.plots import visible
 from llmbook.plotting import OKABE_ITO, setup_japanese
@@ -45,15 +49,8 @@ __all__ = [
 
 # --------------------------------------------------------------------------- 検査
 def _ffn_modules(model) -> list:
-    blocks = getattr(model, "blocks", None)
-    if not isinstance(model, nn.Module) or blocks is None:
-        raise TypeError("model には blocks を持つ DecoderLM を渡してください "
-                        f"(受け取ったもの: {type(model).__name__})")
-    ffns = [getattr(b, "ffn", None) for b in blocks]
-    if not ffns or not all(hasattr(f, "keep_hidden") for f in ffns):
-        raise TypeError("活性を集められるのは、A-4 の FeedForward か GatedFeedForward を差し込んだ "
-                        "DecoderLM だけです (各ブロックの ffn に keep_hidden が要ります)")
-    return ffns
+    return _block_parts(model, "ffn", "keep_hidden", "活性を集められるのは、A-4 の FeedForward か "
+                        "GatedFeedForward を差し込んだ DecoderLM だけです")
 
 
 def _as_1d(values, name: str = "values") -> np.ndarray:
