@@ -2,7 +2,7 @@
 
 先に ``jupyter-book build .`` が必要。サイトがなければ skip する (CI は .ci/run が
 LLMBOOK_REQUIRE_SITE=1 を付けて実行するので、そこでは skip ではなく失敗になる)。
-外部 CDN (MathJax) はこの環境からは読めないので、その読み込み失敗だけはエラーとして数えない。
+MathJax もサイトに同梱しているので (sphinx-mathjax-offline)、どのページも外へ 1 つも要求を出さない。
 """
 from __future__ import annotations
 
@@ -425,3 +425,37 @@ def test_a3_and_a4_pages_show_figures_quizzes_and_grade(browser, server):
         assert "○ 正解" in q.locator(".llmbook-feedback").inner_text(), stem
         assert not errors, (stem, errors)
         pg.close()
+
+
+def _site_pages() -> list:
+    return sorted(p.relative_to(SITE).as_posix() for p in SITE.rglob("*.html")
+                  if "_static" not in p.parts and "_sources" not in p.parts)
+
+
+def test_every_page_stays_on_the_local_server_and_typesets_math(browser, server):
+    """どのページも外部 (CDN など) に要求を出さず、コンソールのエラーもなく、数式が描かれる。"""
+    outside: list[str] = []
+
+    def route(r):
+        if r.request.url.startswith(server):
+            r.continue_()
+        else:
+            outside.append(r.request.url)
+            r.abort()
+
+    pages = _site_pages()
+    assert len(pages) >= 10, pages
+    for name in pages:
+        pg = browser.new_page()
+        pg.route("**/*", route)
+        errors: list[str] = []
+        pg.on("console", lambda m, e=errors: e.append(m.text) if m.type == "error" else None)
+        pg.on("pageerror", lambda exc, e=errors: e.append(str(exc)))
+        pg.goto(f"{server}/{name}", wait_until="load")
+        if name.startswith("chapters/a3"):                      # 数式の多い章: TeX が描かれた
+            pg.wait_for_selector("mjx-container", timeout=15000)
+            assert "\\sqrt" not in pg.inner_text("body"), name
+        pg.wait_for_timeout(300)
+        assert not errors, (name, errors)
+        pg.close()
+    assert not outside, sorted(set(outside))
