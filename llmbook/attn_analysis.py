@@ -113,17 +113,24 @@ def attention_maps(model, ids: torch.Tensor) -> list:
         ids = ids[None]
     if ids.ndim != 2:
         raise ValueError(f"ids は (B, T) か (T,) にしてください (受け取った形: {tuple(ids.shape)})")
-    old = [a.keep_weights for a in attns]
-    was_training = model.training
+    return _record(model, attns, "keep_weights", "weights", ids)
+
+
+def _record(model, parts: list, flag: str, attr: str, ids: torch.Tensor) -> list:
+    """parts の旗 flag を立てて評価モードで 1 回 forward し、各部品の attr を集める。
+
+    旗と訓練モードは元に戻す (A-3 の重み、A-4 の FFN の活性で使う)。
+    """
+    saved, was_training = [getattr(x, flag) for x in parts], model.training
     try:
-        for a in attns:
-            a.keep_weights = True
+        for x in parts:
+            setattr(x, flag, True)
         model.eval()
         model(ids)
-        return [a.weights for a in attns]
+        return [getattr(x, attr) for x in parts]
     finally:
-        for a, flag in zip(attns, old):
-            a.keep_weights = flag
+        for x, keep in zip(parts, saved):
+            setattr(x, flag, keep)
         model.train(was_training)
 
 

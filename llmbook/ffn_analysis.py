@@ -26,6 +26,7 @@ from llmbook.attn_analysis import (  # A-3 の裏方と同じ検査を使う
     _block_parts,
     _check_ids,
     _check_int,
+    _record,
 )
 from llmbook.chapters.a1 import TrainConfig, get_batch, lr_factor
 from llmbook.lm.plots import visible
@@ -120,17 +121,7 @@ def ffn_hidden(model: nn.Module, ids: torch.Tensor) -> list:
     """
     ffns = _ffn_modules(model)
     ids = _check_ids(ids, ndim=2)
-    saved, was_training = [f.keep_hidden for f in ffns], model.training
-    try:
-        for f in ffns:
-            f.keep_hidden = True
-        model.eval()
-        model(ids)
-        return [f.hidden for f in ffns]
-    finally:
-        for f, keep in zip(ffns, saved):
-            f.keep_hidden = keep
-        model.train(was_training)
+    return _record(model, ffns, "keep_hidden", "hidden", ids)
 
 
 class Activations(NamedTuple):
