@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from collections.abc import Iterable, Sequence
 
-__all__ = ["is_number", "show_table", "table_html"]
+__all__ = ["is_number", "show_table", "table_html", "ProgressBar"]
 
 _NUMBER_RE = re.compile(
     r"^[+\-−]?(\d[\d,]*(\.\d+)?|\.\d+)([eE][+\-−]?\d+)?\s*(%|倍|桁|字|秒|ms|s)?$")
@@ -54,3 +55,63 @@ def show_table(header: Sequence[object], rows: Iterable[Sequence[object]]) -> No
     from IPython.display import HTML, display
 
     display(HTML(table_html(header, rows)))
+
+
+class ProgressBar:
+    """ノートブックの進捗バー (A-5 の訓練で使う)。
+
+    1 つの出力を ``display_id`` で書き換えるだけなので、実行し終えたノートブック (と Web サイト)
+    には最後の状態の 1 行だけが残る。IPython の外 (スクリプト) では何も表示せず、``close`` で
+    最後の 1 行だけを print する。``update(step, loss)`` は 0.25 秒に 1 回だけ描き直す。
+    """
+
+    def __init__(self, total: int, label: str = "訓練", min_interval: float = 0.25):
+        if isinstance(total, bool) or not isinstance(total, int) or total < 1:
+            raise ValueError(f"ProgressBar の total は 1 以上の整数にしてください (受け取った値: "
+                             f"{total!r})")
+        self.total, self.label, self.min_interval = total, str(label), min_interval
+        self.step, self.loss = 0, None
+        self.t0 = self.last = time.perf_counter()
+        self.handle = None
+        try:
+            from IPython import get_ipython
+            from IPython.display import HTML, display
+            if get_ipython() is not None:
+                self.handle = display(HTML(self._html()), display_id=True)
+        except ImportError:                                  # IPython のない環境
+            pass
+
+    def text(self) -> str:
+        """いまの状態の 1 行 (例: 「マスクあり: 200/200 ステップ、損失 2.358、11.2 秒」)。"""
+        loss = "" if self.loss is None else f"、損失 {self.loss:.3f}"
+        return (f"{self.label}: {self.step}/{self.total} ステップ{loss}、"
+                f"{time.perf_counter() - self.t0:.1f} 秒")
+
+    def _html(self) -> str:
+        label = html.escape(self.label)
+        return (f'<div class="llmbook-progress"><progress value="{self.step}" max="{self.total}" '
+                f'aria-label="{label} の進み具合"></progress> '
+                f"<span>{html.escape(self.text())}</span></div>")
+
+    def update(self, step: int, loss: float | None = None) -> None:
+        self.step, self.loss = step, loss
+        now = time.perf_counter()
+        if self.handle is not None and (now - self.last >= self.min_interval
+                                        or step >= self.total):
+            from IPython.display import HTML
+            self.handle.update(HTML(self._html()))
+            self.last = now
+
+    def close(self) -> None:
+        """最後の状態を描く (IPython の外では 1 行を print する)。"""
+        if self.handle is not None:
+            from IPython.display import HTML
+            self.handle.update(HTML(self._html()))
+        else:
+            print(self.text())
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

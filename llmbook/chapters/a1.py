@@ -353,11 +353,13 @@ def lr_factor(step: int, config: TrainConfig) -> float:
     return 1.0 - 0.9 * (step - config.warmup + 1) / (config.steps - config.warmup)
 
 
-def train_char_model(model: nn.Module, train_ids: torch.Tensor, config: TrainConfig) -> list:
+def train_char_model(model: nn.Module, train_ids: torch.Tensor, config: TrainConfig,
+                     on_step=None) -> list:
     """次の文字の交差エントロピーを AdamW で下げる、最小限の訓練ループ (A-1 §5 で導入)。
 
     model は ID (B, T) → ロジット (B, T, V)。戻り値は各ステップの損失のリスト。バッチは
     ``config.seed`` の CPU 乱数だけで決まるので、同じ初期値・同じデバイスなら同じ結果になる。
+    on_step があれば、各ステップのあとに on_step(ステップ数, 損失) を呼ぶ (A-5 の進捗バー)。
     """
     device = next(model.parameters()).device
     g = torch.Generator().manual_seed(config.seed)
@@ -375,6 +377,8 @@ def train_char_model(model: nn.Module, train_ids: torch.Tensor, config: TrainCon
         opt.step()
         sched.step()
         losses.append(loss.item())
+        if on_step is not None:
+            on_step(len(losses), losses[-1])
     model.eval()
     return losses
 
