@@ -30,19 +30,46 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from llmbook.chapters.a1 import get_batch, make_a1_data, synchronize
+from llmbook.chapters.a1 import get_batch, load_a1_data, make_a1_data, synchronize
 from llmbook.chapters.a2 import DecoderLM
-from llmbook.chapters.a3 import MultiHeadAttention
-from llmbook.chapters.a4 import make_ffn
+from llmbook.chapters.a5 import CachedMultiHeadAttention, gpt
+from llmbook.chapters.a5 import generate as a5_generate
 from llmbook.corpus import CharTokenizer, CorpusError, load_text
 from llmbook.device import describe_device, get_device, mps_available
 from llmbook.seed import set_seed
 from llmbook.train_ddp import DistInfo, cleanup_dist, param_digest, setup_dist, wrap_ddp
 
-__all__ = ["TrainError", "build_parser", "check_args", "build_model", "lr_at", "draw_batch",
-           "estimate_loss", "generate", "train", "sample_from_checkpoint", "main",
-           "CHECKPOINT_NAME", "SAMPLE_NAME", "SAMPLE_CHARS"]
+__all__ = ["TrainError", "JapaneseArgumentParser", "build_parser", "check_args", "apply_recipe",
+           "build_model", "lr_at", "draw_batch", "estimate_loss", "generate", "train",
+           "sample_from_checkpoint", "main", "RECIPES", "DEFAULT_RECIPE", "CHECKPOINT_NAME",
+           "SAMPLE_NAME", "SAMPLE_CHARS"]
 
+#: 既定値の組 (レシピ)。reference は小さな GPT の定番の CPU 向けの設定 (nanoGPT の
+#: shakespeare_char を CPU で: 4 層・4 ヘッド・d 128・文脈 64・バッチ 12・2,000 ステップ・学習率
+#: 1e-3 → 1e-4・ウォームアップ 100・評価 250 ステップごとに 20 バッチ) の数値で、既定。
+#: small は d_model を 64 にして学習率を上げ、ステップを増やした組: 本のコーパスでは reference の
+#: 最後の検証用の損失に、reference より短い時間で届いた (benchmarks/README.md)。AdamW の betas
+#: (0.9, 0.99)・重み減衰 0.1・勾配クリッピング 1.0・ドロップアウトなしは、どのレシピも同じ。
+RECIPES = {
+    "reference": {"n_layer": 4, "n_head": 4, "d_model": 128, "block_size": 64, "batch_size": 12,
+                  "lr": 1e-3, "min_lr_ratio": 0.1, "warmup": 100, "max_iters": 2000,
+                  "eval_interval": 250, "eval_iters": 20},
+    "small": {"n_layer": 4, "n_head": 4, "d_model": 64, "block_size": 64, "batch_size": 12,
+              "lr": 3e-3, "min_lr_ratio": 0.1, "warmup": 100, "max_iters": 3000,
+              "eval_interval": 250, "eval_iters": 20},
+}
+DEFAULT_RECIPE = "reference"
+_RECIPE_FLAGS = [            # (引数, 型, 説明): 既定値はレシピから
+    ("--n-layer", int, "ブロックの数"),
+    ("--n-head", int, "ヘッドの数"),
+    ("--d-model", int, "埋め込みの次元"),
+    ("--block-size", int, "文脈の長さ = 1 例の文字数"),
+    ("--batch-size", int, "1 ステップのバッチの大きさ。torchrun では 1 プロセスあたり"),
+    ("--lr", float, "最大の学習率"),
+    ("--max-iters", int, "訓練のステップ数"),
+    ("--eval-interval", int, "何ステップごとに評価するか (最初と最後にも評価する)"),
+    ("--eval-iters", int, "評価 1 回に使うバッチの数"),
+]
 CHECKPOINT_NAME = "ckpt.pt"      # --out の中のチェックポイントのファイル名
 SAMPLE_NAME = "sample.txt"       # 生成した文章を書くファイル名
 SAMPLE_CHARS = 300               # 訓練の最後に生成する文字数
@@ -53,7 +80,7 @@ class TrainError(ValueError):
     """訓練プログラムへの入力の誤り (日本語のメッセージ。main が終了コード 2 にする)。"""
 
 
-class _Parser(argparse.ArgumentParser):
+class JapaneseArgumentParser(argparse.ArgumentParser):
     """引数の誤りを日本語の 1 行にして、終了コード 2 で終わる ArgumentParser。"""
 
     def error(self, message: str):  # noqa: D401 - argparse の約束
@@ -63,7 +90,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """``python -m llmbook.train`` の引数の定義 (既定値は小さな GPT の CPU 向けの定番の設定)。"""
-    p = _Parser(
+    p = JapaneseArgumentParser(
         prog="python -m llmbook.train",
         description="この本の GPT (A-2 の骨格 + A-3 のマルチヘッドアテンション + A-4 の GELU の "
                     "FFN) を、文字をトークンとしてテキストで訓練する。末尾の 10% が検証用。",
@@ -71,22 +98,22 @@ def build_parser() -> argparse.ArgumentParser:
                "データ並列に訓練する (CPU は gloo、CUDA は nccl)。--batch-size は 1 プロセス"
                "あたりの大きさで、1 ステップの全体のバッチは N 倍になる。")
     p.add_argument("--text", type=Path, help="訓練に使うテキストファイル (UTF-8 か Shift_JIS)")
+    p.add_argument("--book", action="store_true",
+                   help="--text の代わりに本のコーパスで訓練する (A-1〜A-5 と同じ一節単位の分割)")
     p.add_argument("--encoding", default="auto",
                    help="文字コード (既定 auto: UTF-8、だめなら cp932 = Shift_JIS)")
-    p.add_argument("--n-layer", type=int, default=4, help="ブロックの数 (既定 4)")
-    p.add_argument("--n-head", type=int, default=4, help="ヘッドの数 (既定 4)")
-    p.add_argument("--d-model", type=int, default=128, help="埋め込みの次元 (既定 128)")
-    p.add_argument("--block-size", type=int, default=64, help="文脈の長さ = 1 例の文字数 (既定 64)")
-    p.add_argument("--batch-size", type=int, default=12,
-                   help="1 ステップのバッチの大きさ。torchrun では 1 プロセスあたり (既定 12)")
-    p.add_argument("--lr", type=float, default=1e-3, help="最大の学習率 (既定 1e-3)")
+    p.add_argument("--recipe", default=DEFAULT_RECIPE, choices=sorted(RECIPES),
+                   help="下の大きさと学習率などの既定値の組 (既定 %(default)s)。reference は"
+                        "小さな GPT の定番の CPU 向けの設定 (nanoGPT の shakespeare_char) の"
+                        "数値を、この訓練プログラムで再現したもの。個別の引数が優先する")
+    recipe = RECIPES[DEFAULT_RECIPE]
+    for flag, kind, text in _RECIPE_FLAGS:
+        p.add_argument(flag, type=kind, default=None,
+                       help=f"{text} (既定 {recipe[flag[2:].replace('-', '_')]:g})")
     p.add_argument("--warmup", type=int, default=None,
-                   help="ウォームアップのステップ数 (既定 min(100, max-iters / 10))")
-    p.add_argument("--max-iters", type=int, default=2000, help="訓練のステップ数 (既定 2000)")
-    p.add_argument("--eval-interval", type=int, default=250,
-                   help="何ステップごとに評価するか (既定 250。最初と最後にも評価する)")
-    p.add_argument("--eval-iters", type=int, default=20,
-                   help="評価 1 回に使うバッチの数 (既定 20)")
+                   help="ウォームアップのステップ数 (既定 min(レシピの値, max-iters / 10))")
+    p.add_argument("--min-lr", type=float, default=None,
+                   help="コサイン減衰の行き先の学習率 (既定 レシピの比 × --lr)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                    help="計算に使うデバイス (既定 auto: CUDA があれば CUDA、なければ CPU)")
     p.add_argument("--threads", type=int, default=None,
@@ -98,7 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample", type=int, default=None, metavar="N",
                    help="訓練せず、--out のチェックポイントから N 文字を生成する")
     p.add_argument("--target-loss", type=float, default=None, metavar="X",
-                   help="検証用の損失が X 以下になるまでの秒数を time_to_target に出す")
+                   help="検証用の損失が X 以下になるまでの訓練の秒数 (評価の時間を除く) を "
+                        "time_to_target に出す")
+    p.add_argument("--compile", action="store_true",
+                   help="訓練の順伝播を torch.compile する (この本の 2 コアの CPU では速く"
+                        "ならなかった。benchmarks/README.md)")
     return p
 
 
@@ -109,23 +140,45 @@ def _positive(name: str, value, kind=int) -> None:
         raise TrainError(f"{name} は{word}にしてください (受け取った値: {value})。")
 
 
+def apply_recipe(args: argparse.Namespace) -> argparse.Namespace:
+    """指定しなかった引数 (None) をレシピの値で埋める。warmup と min_lr も決める。"""
+    recipe = RECIPES[getattr(args, "recipe", None) or DEFAULT_RECIPE]
+    for flag, _, _ in _RECIPE_FLAGS:
+        name = flag[2:].replace("-", "_")
+        if getattr(args, name, None) is None:
+            setattr(args, name, recipe[name])
+    if getattr(args, "warmup", None) is None:
+        args.warmup = min(recipe["warmup"], args.max_iters // 10)
+    if getattr(args, "min_lr", None) is None:
+        args.min_lr = args.lr * recipe["min_lr_ratio"]
+    return args
+
+
 def check_args(args: argparse.Namespace) -> None:
-    """大きさや学習率が意味のある値かを確かめる (誤りは日本語の :class:`TrainError`)。"""
+    """大きさや学習率が意味のある値かを確かめる (誤りは日本語の :class:`TrainError`)。
+
+    指定しなかった引数は先にレシピの値で埋める (:func:`apply_recipe`)。
+    """
+    apply_recipe(args)
     if args.threads is not None:
         _positive("--threads", args.threads)
     if args.sample is not None:
         _positive("--sample", args.sample)
         return
-    if args.text is None:
-        raise TrainError("訓練するテキストを --text PATH で指定してください "
-                         "(チェックポイントから生成するだけなら --sample N)。")
+    if (args.text is None) == (not args.book):
+        raise TrainError("訓練するテキストを --text PATH か --book (本のコーパス) のどちらか "
+                         "1 つで指定してください (チェックポイントから生成するだけなら "
+                         "--sample N)。")
     for name in ("n_layer", "n_head", "d_model", "block_size", "batch_size", "max_iters",
                  "eval_interval", "eval_iters"):
         _positive("--" + name.replace("_", "-"), getattr(args, name))
     _positive("--lr", args.lr, float)
+    if not (math.isfinite(args.min_lr) and 0 <= args.min_lr <= args.lr):
+        raise TrainError(f"--min-lr は 0 以上 --lr ({args.lr:g}) 以下にしてください "
+                         f"(受け取った値: {args.min_lr})。")
     if args.target_loss is not None:
         _positive("--target-loss", args.target_loss, float)
-    if args.warmup is not None and not 0 <= args.warmup <= args.max_iters:
+    if not 0 <= args.warmup <= args.max_iters:
         raise TrainError(f"--warmup は 0 以上 --max-iters ({args.max_iters}) 以下にしてください "
                          f"(受け取った値: {args.warmup})。")
     if args.out.exists() and not args.out.is_dir():
@@ -151,13 +204,15 @@ def resolve_device(name: str, dist: DistInfo) -> torch.device:
 
 
 def build_model(vocab_size: int, n_layer: int, n_head: int, d_model: int,
-                block_size: int, make_attn: Callable = MultiHeadAttention) -> DecoderLM:
-    """この本の GPT: A-2 の DecoderLM に A-3 のアテンションと A-4 の GELU の FFN を差し込む。
+                block_size: int, make_attn: Callable = CachedMultiHeadAttention) -> DecoderLM:
+    """この本の GPT: A-5 の :func:`~llmbook.chapters.a5.gpt` (A-2 の骨格 + A-3 のアテンション +
+    A-4 の GELU の FFN) を、学習する位置の埋め込みと文脈 block_size で作る。
 
-    ``make_attn`` を替えれば (A-5 の KV キャッシュつきのアテンションなど) 骨格はそのまま使える。
+    アテンションは既定で A-5 の KV キャッシュつき (パラメータは A-3 の MultiHeadAttention と
+    同じ名前と形なので、A-3 のアテンションで保存したチェックポイントもそのまま読める)。
     """
-    return DecoderLM(vocab_size, d_model, n_layer, n_head, block_size, make_attn=make_attn,
-                     make_ffn=lambda d: make_ffn("gelu", d))
+    return gpt(vocab_size, n_layers=n_layer, n_heads=n_head, d_model=d_model,
+               max_len=block_size, positions="learned", make_attn=make_attn)
 
 
 def model_config(model: DecoderLM) -> dict:
@@ -167,12 +222,16 @@ def model_config(model: DecoderLM) -> dict:
             "block_size": model.max_len}
 
 
-def lr_at(step: int, max_iters: int, warmup: int, lr: float, min_ratio: float = 0.1) -> float:
-    """ステップ step (0 から) の学習率: 線形のウォームアップのあと、コサインで lr·min_ratio へ。"""
+def lr_at(step: int, max_iters: int, warmup: int, lr: float, min_lr: float | None = None) -> float:
+    """ステップ step (0 から) の学習率: 線形のウォームアップのあと、コサインで min_lr へ。
+
+    min_lr の既定は lr / 10。
+    """
+    min_lr = lr / 10 if min_lr is None else min_lr
     if step < warmup:
         return lr * (step + 1) / warmup
     progress = (step - warmup) / max(1, max_iters - warmup)              # 0 → 1
-    return lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+    return min_lr + (lr - min_lr) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def make_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.1):
@@ -227,23 +286,37 @@ def estimate_loss(model: nn.Module, ids: torch.Tensor, batch_size: int, block_si
     return total.item() / eval_iters
 
 
+class _Banned(nn.Module):
+    """モデルの包み: ロジット (B, T, V) の ``banned`` の ID を −∞ にする (その ID は選ばれない)。
+
+    A-5 の :func:`~llmbook.chapters.a5.generate` が使う ``max_len``・``blocks`` (KV キャッシュの
+    数) と、呼び出し (``cache``・``start_pos`` など) はそのまま中のモデルへ渡す。
+    """
+
+    def __init__(self, model: DecoderLM, banned: Sequence[int]):
+        super().__init__()
+        self.model, self.banned = model, list(banned)
+        self.max_len, self.blocks = model.max_len, model.blocks
+
+    def forward(self, ids: torch.Tensor, **kw) -> torch.Tensor:
+        logits = self.model(ids, **kw).float()                                  # (B, T, V)
+        logits[..., self.banned] = float("-inf")
+        return logits
+
+
 @torch.no_grad()
 def generate(model: DecoderLM, prompt: torch.Tensor, n: int, g: torch.Generator,
              banned: Sequence[int] = (CharTokenizer.unk_id,)) -> list:
-    """prompt (1, T0) の続きを n トークン、温度 1 のサンプリングで作る (KV キャッシュなし)。
+    """prompt (1, T0) の続きを n トークン、温度 1 のサンプリングで作る (A-5 の KV キャッシュ)。
 
-    毎回、最後の max_len トークンをすべて読み直す素朴な方法。``banned`` の ID (既定は未知文字)
-    は選ばない。戻り値は新しく作った ID のリスト。A-5 の KV キャッシュ版と差し替えられる。
+    A-5 の :func:`~llmbook.chapters.a5.generate` (``use_cache=True``) を使う。アテンションが
+    KV キャッシュつきでないモデル (A-3 の MultiHeadAttention) なら、毎回読み直す方法になる。
+    ``banned`` の ID (既定は未知文字) は選ばない。g はモデルと同じデバイスの乱数生成器。
+    戻り値は新しく作った ID のリスト。
     """
-    model.eval()
-    ids, out = prompt, []
-    for _ in range(n):
-        logits = model(ids[:, -model.max_len:])[0, -1].float()                 # (V,)
-        logits[list(banned)] = float("-inf")
-        nxt = torch.multinomial(logits.softmax(-1).cpu(), 1, generator=g)       # (1,)
-        out.append(int(nxt))
-        ids = torch.cat([ids, nxt.to(ids.device)[None]], dim=1)                # (1, T + 1)
-    return out
+    cached = all(isinstance(b.attn, CachedMultiHeadAttention) for b in model.blocks)
+    ids = a5_generate(_Banned(model, banned), prompt, n, generator=g, use_cache=cached)
+    return ids[0, prompt.shape[1]:].tolist()
 
 
 def _sample_text(model: DecoderLM, tok: CharTokenizer, n: int, seed: int,
@@ -251,7 +324,8 @@ def _sample_text(model: DecoderLM, tok: CharTokenizer, n: int, seed: int,
     """改行 (語彙になければ最初の文字) から始めて n 文字を生成し、文字列にする。"""
     start = tok.stoi.get("\n", 1)
     prompt = torch.tensor([[start]], dtype=torch.long, device=device)
-    return tok.decode(generate_fn(model, prompt, n, torch.Generator().manual_seed(seed)))
+    g = torch.Generator(device=device).manual_seed(seed)
+    return tok.decode(generate_fn(model, prompt, n, g))
 
 
 class Progress:
@@ -282,9 +356,12 @@ class Progress:
 
 
 def _load_data(args: argparse.Namespace):
-    """テキストを読み、文字の ID にして末尾の 10% を検証用にする。短すぎれば TrainError。"""
-    text = load_text(args.text, encoding=args.encoding)
-    data = make_a1_data(text)
+    """テキストを読み、文字の ID にして末尾の 10% を検証用にする。短すぎれば TrainError。
+
+    ``--book`` なら本のコーパスを A-1 と同じ一節単位の分割で使う (章の表と比べられるように)。
+    """
+    data = load_a1_data(seed=0) if args.book else make_a1_data(
+        load_text(args.text, encoding=args.encoding))
     for name, ids in (("訓練用", data.train_ids), ("検証用", data.val_ids)):
         if len(ids) < args.block_size + 1:
             raise TrainError(
@@ -307,8 +384,9 @@ def train(args: argparse.Namespace, dist: DistInfo | None = None,
     raw = build_model(data.vocab_size, args.n_layer, args.n_head, args.d_model,
                       args.block_size).to(device)
     model = wrap_ddp(raw, dist, device)
+    if args.compile:
+        model = torch.compile(model)
     opt = make_optimizer(raw, args.lr)
-    warmup = min(100, args.max_iters // 10) if args.warmup is None else args.warmup
     g = torch.Generator().manual_seed(args.seed)           # バッチの乱数 (全プロセスで共通)
     n_params = sum(p.numel() for p in raw.parameters())
     main_rank = dist.rank == 0
@@ -329,17 +407,18 @@ def train(args: argparse.Namespace, dist: DistInfo | None = None,
                       for ids in (data.train_ids, data.val_ids)]
             elapsed = time.perf_counter() - t0
             eval_seconds += elapsed - (t_eval - t0)
-            history.append({"iter": it, "train": losses[0], "val": losses[1], "seconds": elapsed})
+            history.append({"iter": it, "train": losses[0], "val": losses[1], "seconds": elapsed,
+                            "train_seconds": elapsed - eval_seconds})
             best = min(best, losses[1])
             if time_to_target is None and args.target_loss and losses[1] <= args.target_loss:
-                time_to_target = elapsed
+                time_to_target = elapsed - eval_seconds            # 評価の時間は数えない
             bar.close()
             log(f"ステップ {it:>6}: 訓練用の損失 {losses[0]:.4f}、検証用の損失 {losses[1]:.4f} "
                 f"({elapsed:.1f} 秒)")
         if it == args.max_iters:
             break
         for group in opt.param_groups:
-            group["lr"] = lr_at(it, args.max_iters, warmup, args.lr)
+            group["lr"] = lr_at(it, args.max_iters, args.warmup, args.lr, args.min_lr)
         x, y = draw_batch(data.train_ids, args.batch_size, args.block_size, g, dist, device)
         loss = lm_loss(model, x, y)
         opt.zero_grad(set_to_none=True)
@@ -351,13 +430,15 @@ def train(args: argparse.Namespace, dist: DistInfo | None = None,
     seconds = time.perf_counter() - t0
     bar.close()
     param_digest(raw, dist)                                # テスト用: 各プロセスの重みの要約
+    rate = args.max_iters / max(seconds - eval_seconds, 1e-9)
     result = {"iters": args.max_iters, "seconds": round(seconds, 3), "best_val_loss": best,
               "time_to_target": None if time_to_target is None else round(time_to_target, 3),
               "params": n_params, "device": describe_device(device)
-              + (f" × {dist.world_size}" if dist.world_size > 1 else "")}
+              + (f" × {dist.world_size}" if dist.world_size > 1 else ""),
+              "final_val_loss": history[-1]["val"] if history else None,
+              "iters_per_second": round(rate, 3)}
     if main_rank:
-        log(f"訓練の速さ: {args.max_iters / max(seconds - eval_seconds, 1e-9):.2f} ステップ/秒 "
-            f"(評価の {eval_seconds:.1f} 秒を除く)")
+        log(f"訓練の速さ: {rate:.2f} ステップ/秒 (評価の {eval_seconds:.1f} 秒を除く)")
         torch.save({"model": raw.state_dict(), "config": model_config(raw),
                     "itos": data.tokenizer.itos, "history": history, "result": result,
                     "args": {k: str(v) if isinstance(v, Path) else v
@@ -401,7 +482,8 @@ def sample_from_checkpoint(args: argparse.Namespace, log: Callable[[str], None] 
     return {"iters": 0, "seconds": round(seconds, 3),
             "best_val_loss": ckpt["result"]["best_val_loss"], "time_to_target": None,
             "params": sum(p.numel() for p in model.parameters()),
-            "device": describe_device(device)}
+            "device": describe_device(device),
+            "final_val_loss": ckpt["result"].get("final_val_loss"), "iters_per_second": None}
 
 
 def _make_out_dir(out: Path) -> None:

@@ -11,13 +11,29 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn as nn
 
+from llmbook.chapters.a2 import DecoderLM
+from llmbook.chapters.a3 import MultiHeadAttention
+from llmbook.chapters.a4 import make_ffn
+from llmbook.chapters.a5 import CachedMultiHeadAttention
 from llmbook.corpus import CharTokenizer, generate_corpus
-from llmbook.train import CHECKPOINT_NAME, SAMPLE_NAME, build_model, lr_at, main
+from llmbook.train import (
+    CHECKPOINT_NAME,
+    RECIPES,
+    SAMPLE_NAME,
+    apply_recipe,
+    build_model,
+    build_parser,
+    generate,
+    lr_at,
+    main,
+)
 from llmbook.train_ddp import DIGEST_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
-KEYS = {"iters", "seconds", "best_val_loss", "time_to_target", "params", "device"}
+KEYS = {"iters", "seconds", "best_val_loss", "time_to_target", "params", "device",
+        "final_val_loss", "iters_per_second"}
 TINY = ["--n-layer", "2", "--n-head", "2", "--d-model", "32", "--block-size", "32",
         "--batch-size", "8", "--eval-iters", "4", "--device", "cpu"]
 
@@ -77,6 +93,11 @@ def test_tiny_run_prints_json_and_saves_checkpoint(trained):
     assert [h["iter"] for h in ckpt["history"]] == [0, 10, 20, 30]
     assert vals[-1] < vals[0] - 0.5, vals                  # 損失が下がった
     assert result["best_val_loss"] == pytest.approx(min(vals))
+    assert result["final_val_loss"] == pytest.approx(vals[-1])
+    assert result["iters_per_second"] > 0
+    train_seconds = [h["train_seconds"] for h in ckpt["history"]]
+    assert train_seconds == sorted(train_seconds)            # 評価を除いた訓練の時間は増えるだけ
+    assert result["time_to_target"] in [pytest.approx(t, abs=1e-3) for t in train_seconds]
     model = build_model(**ckpt["config"])
     assert result["params"] == sum(p.numel() for p in model.parameters())
     assert len((out_dir / SAMPLE_NAME).read_text(encoding="utf-8")) == 300
@@ -103,6 +124,95 @@ def test_lr_schedule_warmup_then_cosine():
     assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)
     assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))   # ピークのあとは下がるだけ
     assert lrs[-1] == pytest.approx(1e-4, rel=0.01)
+    assert lr_at(100, 100, 10, 3e-3, 2e-5) == pytest.approx(2e-5)    # 行き先は min_lr
+
+
+def test_reference_recipe_is_the_classic_cpu_setting():
+    """--recipe reference は定番の CPU 向けの設定の数値。個別の引数はレシピより優先する。"""
+    args = apply_recipe(build_parser().parse_args(["--book", "--recipe", "reference"]))
+    got = {k: getattr(args, k) for k in ("n_layer", "n_head", "d_model", "block_size",
+                                         "batch_size", "lr", "min_lr", "warmup", "max_iters",
+                                         "eval_interval", "eval_iters")}
+    assert got == {"n_layer": 4, "n_head": 4, "d_model": 128, "block_size": 64,
+                   "batch_size": 12, "lr": 1e-3, "min_lr": pytest.approx(1e-4), "warmup": 100,
+                   "max_iters": 2000, "eval_interval": 250, "eval_iters": 20}
+    args = apply_recipe(build_parser().parse_args(["--book", "--lr", "2e-3", "--max-iters",
+                                                   "50"]))
+    assert args.recipe in RECIPES and args.lr == 2e-3 and args.max_iters == 50
+    assert args.warmup == 5 and args.min_lr == pytest.approx(2e-3 * RECIPES[args.recipe]
+                                                              ["min_lr_ratio"])
+
+
+def _old_style_model(vocab_size: int, max_len: int = 32) -> DecoderLM:
+    """A-5 より前の build_model と同じ作り方 (A-3 の MultiHeadAttention)。"""
+    return DecoderLM(vocab_size, 32, 2, 2, max_len, make_attn=MultiHeadAttention,
+                     make_ffn=lambda d: make_ffn("gelu", d))
+
+
+def test_model_is_a5_gpt_with_the_old_parameter_names():
+    torch.manual_seed(0)
+    new, old = build_model(50, 2, 2, 32, 32), _old_style_model(50)
+    assert all(isinstance(b.attn, CachedMultiHeadAttention) for b in new.blocks)
+    assert new.pos_emb is not None                          # 学習する位置の埋め込み
+    assert {k: v.shape for k, v in new.state_dict().items()} == \
+        {k: v.shape for k, v in old.state_dict().items()}
+    new.load_state_dict(old.state_dict())
+    ids = torch.randint(0, 50, (2, 20))
+    torch.testing.assert_close(new(ids), old(ids))
+
+
+def test_old_checkpoint_still_samples(text_file, tmp_path, capsys):
+    """A-3 のアテンションで保存した形式のチェックポイントも --sample で読める。"""
+    tok = CharTokenizer(text_file.read_text(encoding="utf-8"))
+    torch.manual_seed(1)
+    old = _old_style_model(tok.vocab_size)
+    config = {"vocab_size": tok.vocab_size, "n_layer": 2, "n_head": 2, "d_model": 32,
+              "block_size": 32}
+    torch.save({"model": old.state_dict(), "config": config, "itos": tok.itos, "history": [],
+                "result": {"best_val_loss": 3.0}, "args": {}}, tmp_path / CHECKPOINT_NAME)
+    code, out, err = run_main(capsys, "--sample", "40", "--out", tmp_path, "--device", "cpu")
+    assert code == 0, err
+    result = last_json(out)
+    assert set(result) == KEYS and result["best_val_loss"] == 3.0
+    assert len((tmp_path / SAMPLE_NAME).read_text(encoding="utf-8")) == 40
+
+
+class _FavoursUnknown(nn.Module):
+    """ID 0 (未知文字) のロジットを大きくする包み (禁止が効くかを確かめるため)。"""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.max_len, self.blocks = model, model.max_len, model.blocks
+
+    def forward(self, ids, **kw):
+        logits = self.model(ids, **kw)
+        return logits + 20.0 * (torch.arange(logits.shape[-1]) == 0)
+
+
+def test_generate_uses_the_cache_and_never_picks_banned_ids():
+    torch.manual_seed(0)
+    cached = build_model(30, 2, 2, 32, 16)
+    plain = _old_style_model(30, 16).eval()
+    plain.load_state_dict(cached.state_dict())
+    prompt = torch.tensor([[3, 4, 5]])
+    a = generate(cached, prompt, 40, torch.Generator().manual_seed(7))   # 文脈 16 を越える
+    b = generate(plain, prompt, 40, torch.Generator().manual_seed(7))
+    assert a == b and len(a) == 40                          # キャッシュあり = なし
+    favoured = generate(_FavoursUnknown(cached), prompt, 40, torch.Generator().manual_seed(7))
+    assert 0 not in favoured and len(favoured) == 40
+    unbanned = generate(_FavoursUnknown(cached), prompt, 40, torch.Generator().manual_seed(7),
+                        banned=())
+    assert unbanned.count(0) > 30                           # 禁止しなければ ID 0 ばかり
+
+
+def test_book_corpus_tiny_run(tmp_path, capsys):
+    """--book は本のコーパス (A-1 と同じ分割、語彙 745) で訓練する。"""
+    code, out, err = run_main(capsys, "--book", *TINY, "--max-iters", "2", "--eval-iters", "1",
+                              "--eval-interval", "2", "--out", tmp_path)
+    assert code == 0, err
+    ckpt = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=True)
+    assert ckpt["config"]["vocab_size"] == 745 and ckpt["args"]["book"] is True
+    assert "訓練用 287,713 文字" in out
 
 
 def _write(tmp_path, name, data: bytes) -> Path:
@@ -120,6 +230,9 @@ BAD_CASES = {
     "heads_do_not_divide": lambda p: ["--text", p / "x.txt", "--d-model", "30", "--n-head", "4"],
     "zero_layers": lambda p: ["--text", p / "x.txt", "--n-layer", "0"],
     "negative_lr": lambda p: ["--text", p / "x.txt", "--lr", "-1"],
+    "min_lr_above_lr": lambda p: ["--text", p / "x.txt", "--lr", "1e-3", "--min-lr", "1e-2"],
+    "unknown_recipe": lambda p: ["--text", p / "x.txt", "--recipe", "turbo"],
+    "text_and_book": lambda p: ["--text", p / "x.txt", "--book"],
     "zero_threads": lambda p: ["--text", p / "x.txt", "--threads", "0"],
     "not_a_number": lambda p: ["--text", p / "x.txt", "--batch-size", "many"],
     "sample_without_checkpoint": lambda p: ["--sample", "10", "--out", p / "no_run"],
