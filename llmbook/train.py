@@ -1,16 +1,22 @@
 """コマンドラインの訓練プログラム: この本の GPT を任意のテキストで訓練する (A-5 で使う)。
 
-``python -m llmbook.train --text PATH`` は、A-2 の骨格 :class:`~llmbook.chapters.a2.DecoderLM`
-に A-3 の :class:`~llmbook.chapters.a3.MultiHeadAttention` と A-4 の GELU の FFN を差し込んだ
-モデルを、文字をトークンとして訓練する。
+``python -m llmbook.train --text PATH`` (本のコーパスなら ``--book``) は、A-5 の
+:func:`~llmbook.chapters.a5.gpt` (A-2 の骨格 + A-3 のマルチヘッドアテンション + A-4 の GELU の
+FFN。アテンションは KV キャッシュつきの :class:`~llmbook.chapters.a5.CachedMultiHeadAttention`)
+を、文字をトークンとして訓練する。
 
 - データは A-1 の読み込み (:func:`~llmbook.corpus.load_text`: UTF-8 / Shift_JIS の自動判定と
   青空文庫の注記の除去) と :func:`~llmbook.chapters.a1.make_a1_data` (末尾の 10% が検証用) を通る。
-- AdamW、ウォームアップ + コサイン減衰の学習率、勾配クリッピング。訓練ループの中では
-  評価のとき以外にホストとの同期 (``.item()`` など) をしない。
+- 大きさと学習率などの既定値は ``--recipe`` の組 (:data:`RECIPES`)。既定の reference は小さな
+  GPT の定番の CPU 向けの設定の数値。
+- AdamW、ウォームアップ + コサイン減衰の学習率、勾配クリッピング。このファイルのコードは、
+  訓練ループの中で評価のとき以外にホストとの同期 (``.item()`` など) をしない (章のコードの
+  入力の検査は、CUDA ではマスクを調べるときに同期する)。
 - 出力: 標準エラーに進捗バー (端末のときだけ)、評価ごとの損失、最後にチェックポイント
-  (``--out`` の ``ckpt.pt``) と生成した文章 (``sample.txt``)。標準出力の最後の行は JSON
-  1 つ (``iters``・``seconds``・``best_val_loss``・``time_to_target``・``params``・``device``)。
+  (``--out`` の ``ckpt.pt``) と、A-5 の :func:`~llmbook.chapters.a5.generate` (KV キャッシュ) で
+  生成した文章 (``sample.txt``)。標準出力の最後の行は JSON 1 つ (``iters``・``seconds``・
+  ``best_val_loss``・``time_to_target`` (評価の時間を除いた訓練の秒数)・``params``・
+  ``device``・``final_val_loss``・``iters_per_second``)。
 - ``--sample N`` は ``--out`` のチェックポイントから N 文字を生成するだけで、訓練しない。
 - ``torchrun --nproc_per_node N`` で起動すると DistributedDataParallel で訓練する
   (:mod:`llmbook.train_ddp`)。
@@ -128,8 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="検証用の損失が X 以下になるまでの訓練の秒数 (評価の時間を除く) を "
                         "time_to_target に出す")
     p.add_argument("--compile", action="store_true",
-                   help="訓練の順伝播を torch.compile する (この本の 2 コアの CPU では速く"
-                        "ならなかった。benchmarks/README.md)")
+                   help="訓練のモデルを torch.compile する (この本の CPU では 1 ステップは速く"
+                        "なったが、コンパイルに数分かかり短い訓練では元が取れなかった。"
+                        "benchmarks/README.md)")
     return p
 
 
