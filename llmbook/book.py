@@ -18,7 +18,7 @@ CHAPTERS: dict[str, tuple[str, str]] = {
     "A-6": ("a6_glossary_review", "用語集と確認問題"),
 }
 #: 公開済みの章 (``_toc.yml`` に載っているもの)
-PUBLISHED: tuple[str, ...] = ("A-1", "A-2", "A-3", "A-4", "A-6")
+PUBLISHED: tuple[str, ...] = ("A-1", "A-2", "A-3", "A-4", "A-5", "A-6")
 #: 復習の章 (確認問題そのものが本文。まとめと得点は最後の問題の後ろ)。ほかの章は
 #: 「まとめ」→「章末クイズ」の順で終わる (tests/test_chapters.py が確かめる)
 REVIEW_CHAPTERS: tuple[str, ...] = ("A-6",)

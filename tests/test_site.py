@@ -405,6 +405,15 @@ def test_a3_scaling_explorer_redraws_without_a_kernel(browser, server):
     pg.close()
 
 
+def _grade_wrong_then_right(pg, qid: str, wrong: str, right: str) -> None:
+    """数値の問い qid に、誤りの値・正しい値の順に答えて、それぞれの判定を確かめる。"""
+    q = pg.locator(f'.llmbook-q[data-qid="{qid}"]')
+    for value, verdict in ((wrong, "× 不正解"), (right, "○ 正解")):
+        q.locator("input").fill(value)
+        q.locator("button.llmbook-submit").click()
+        assert verdict in q.locator(".llmbook-feedback").inner_text(), (qid, value)
+
+
 def test_a3_and_a4_pages_show_figures_quizzes_and_grade(browser, server):
     """A-3・A-4 のページ: 図・クイズ・得点表がそろい、カーネルなしで数値の問いを採点できる。"""
     for stem, qid, wrong, right in [
@@ -416,15 +425,31 @@ def test_a3_and_a4_pages_show_figures_quizzes_and_grade(browser, server):
         assert pg.locator(".llmbook-quiz").count() == 5, stem
         assert pg.locator(".llmbook-summary").count() == 1, stem
         assert pg.locator("a.reference.internal:has(span.xref.std-term)").count() >= 3, stem
-        q = pg.locator(f'.llmbook-q[data-qid="{qid}"]')
-        q.locator("input").fill(wrong)
-        q.locator("button.llmbook-submit").click()
-        assert "× 不正解" in q.locator(".llmbook-feedback").inner_text(), stem
-        q.locator("input").fill(right)
-        q.locator("button.llmbook-submit").click()
-        assert "○ 正解" in q.locator(".llmbook-feedback").inner_text(), stem
+        _grade_wrong_then_right(pg, qid, wrong, right)
         assert not errors, (stem, errors)
         pg.close()
+
+
+def test_a5_page_explorer_generator_and_quiz_work_without_a_kernel(browser, server):
+    """A-5 のページ: アテンションの探索器がクリックで描き直され、生成例の表・図・クイズがある。"""
+    pg, errors = _open_chapter(browser, server, "a5_causal_generation")
+    box = pg.locator(".llmbook-attn").first
+    box.wait_for()
+    status = box.locator(".llmbook-attn-status")
+    before = status.inner_text()
+    box.locator("button.llmbook-attn-tok").nth(3).click()
+    pg.wait_for_function("([el, old]) => el.innerText !== old",
+                         arg=[status.element_handle(), before])
+    assert box.locator('button.llmbook-attn-tok[aria-pressed="true"]').count() == 1
+    assert box.locator(".llmbook-attn-cell").count() == 16              # 4 層 × 4 ヘッド
+    gen = pg.locator(".llmbook-gen")
+    assert gen.count() == 1 and "貪欲法" in gen.inner_text()
+    assert pg.locator("img[src*='_images/']").count() >= 5
+    assert pg.locator(".llmbook-quiz").count() == 5
+    assert pg.locator(".llmbook-progress").count() >= 2                 # 進捗バーは最後の 1 行だけ
+    _grade_wrong_then_right(pg, "kv-mem-layer", "512", "1024")
+    assert not errors, errors
+    pg.close()
 
 
 def _site_pages() -> list:
