@@ -99,6 +99,57 @@ def colab_cell_source(url: str, branch: str) -> str:
 
 
 # ---------------------------------------------------------------------------
+# README の章の表 (Web サイトのアドレスと Colab のバッジ)
+# ---------------------------------------------------------------------------
+
+README_START = "<!-- 章の表: python -m llmbook.export が _config.yml の repository から生成 -->"
+README_END = "<!-- 章の表ここまで -->"
+COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+
+
+def site_address(url: str) -> str | None:
+    """GitHub のリポジトリ URL から GitHub Pages のアドレスを作る (GitHub 以外は None)。"""
+    parts = url.removeprefix("https://github.com/").split("/")
+    if not url.startswith("https://github.com/") or len(parts) != 2 or not all(parts):
+        return None
+    return f"https://{parts[0].lower()}.github.io/{parts[1]}/"
+
+
+def readme_block(url: str, branch: str) -> str:
+    """README の章の表: 章ごとに Web サイトのページと Colab で開くバッジ (repository.url から)。"""
+    from llmbook.book import CHAPTERS, PUBLISHED
+
+    site = site_address(url)
+    lines = [README_START, ""]
+    if site is None:
+        lines += ["(repository.url が GitHub のリポジトリではないので、Web サイトと Colab の"
+                  "リンクは作りません)", ""]
+    else:
+        lines += [f"Web サイト: <{site}>", ""]
+    lines += ["| 章 | 題名 | Web サイト | Colab |", "| --- | --- | --- | --- |"]
+    for key, (stem, title) in CHAPTERS.items():
+        if key not in PUBLISHED:
+            lines.append(f"| {key} | {title} | 準備中 | |")
+        elif site is None:
+            lines.append(f"| {key} | {title} | | |")
+        else:
+            colab = (f"https://colab.research.google.com/github/{url.removeprefix('https://github.com/')}"
+                     f"/blob/{branch}/chapters/{stem}.ipynb")
+            lines.append(f"| {key} | {title} | [ページ]({site}chapters/{stem}.html) | "
+                         f"[![Colab で開く]({COLAB_BADGE})]({colab}) |")
+    return "\n".join([*lines, "", README_END])
+
+
+def with_readme_block(text: str, url: str, branch: str) -> str:
+    """README の本文の、生成する表の部分 (目印の行の間) を置き換えた本文を返す。"""
+    if README_START not in text or README_END not in text:
+        raise ExportError(f"README.md に目印の行がありません。章の表を置く所に {README_START} と "
+                          f"{README_END} の 2 行を書いてください")
+    head, rest = text.split(README_START, 1)
+    return head + readme_block(url, branch) + rest.split(README_END, 1)[1]
+
+
+# ---------------------------------------------------------------------------
 # 用語集ページ
 # ---------------------------------------------------------------------------
 
@@ -371,6 +422,13 @@ def plan(root: Path = ROOT) -> list[Drift]:
         if py.name != "__init__.py" and py not in produced:
             reason = "どのノートブックからも書き出されないモジュールです (古い生成物?)"
             drifts.append(Drift(py, reason, None))
+    readme = root / "README.md"
+    if readme.exists():
+        text = readme.read_text(encoding="utf-8")
+        want = with_readme_block(text, url, branch)
+        if want != text:
+            reason = "README の章の表が _config.yml の repository と合っていません"
+            drifts.append(Drift(readme, reason, want))
     page = root / GLOSSARY_PAGE
     want = glossary_page()
     if not page.exists() or page.read_text(encoding="utf-8") != want:

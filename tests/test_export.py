@@ -123,6 +123,31 @@ def test_colab_url_comes_from_config_only(mini_repo):
     assert "git+https://example.org/someone/book@main" in colab
 
 
+def test_readme_table_follows_the_repository_url(mini_repo):
+    readme = mini_repo / "README.md"
+    readme.write_text(f"# 本\n\n{export.README_START}\n古い表\n{export.README_END}\n\n後ろ\n",
+                      encoding="utf-8")
+    cfg = yaml.safe_load((mini_repo / "_config.yml").read_text(encoding="utf-8"))
+    cfg["repository"]["url"] = "https://github.com/Someone/my-book"
+    (mini_repo / "_config.yml").write_text(yaml.safe_dump(cfg, allow_unicode=True),
+                                           encoding="utf-8")
+    assert export.main(["--root", str(mini_repo)]) == 0
+    text = readme.read_text(encoding="utf-8")
+    assert "古い表" not in text and text.endswith("\n\n後ろ\n")
+    assert "Web サイト: <https://someone.github.io/my-book/>" in text
+    assert ("https://colab.research.google.com/github/Someone/my-book/blob/main/chapters/"
+            "a5_causal_generation.ipynb") in text
+    assert export.main(["--root", str(mini_repo), "--check"]) == 0
+
+
+def test_readme_without_markers_or_github_url(mini_repo, capsys):
+    assert export.site_address("https://example.org/someone/book") is None
+    assert "colab" not in export.readme_block("https://example.org/someone/book", "main")
+    (mini_repo / "README.md").write_text("# 目印のない README\n", encoding="utf-8")
+    assert export.main(["--root", str(mini_repo)]) == 2
+    assert "目印" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------------------
 # 書き出すモジュールの形: 区切り・import・__all__
 # ---------------------------------------------------------------------------
