@@ -281,7 +281,7 @@ def render_explorer_html(data: dict[str, Any]) -> str:
 
 
 class AttentionWidget:
-    """ipywidgets のコア部品だけで作る explorer (文の Dropdown とトークンの ToggleButtons)。"""
+    """ipywidgets のコア部品だけで作る探索器 (文の Dropdown とトークンの ToggleButtons)。"""
 
     def __init__(self, data: dict[str, Any]):
         import ipywidgets as W
@@ -320,7 +320,7 @@ class AttentionWidget:
 
 
 class AttentionExplorer:
-    """アテンションの explorer の表示オブジェクト (ウィジェット + 静的 HTML)。
+    """アテンションの探索器の表示オブジェクト (ウィジェット + 静的 HTML)。
 
     ``sentences`` は文ごとに ``{"text", "tokens", "weights"}`` (weights は
     [層][ヘッド][クエリ][キー] の小数 3 桁の重み。因果マスクで見えない位置は 0)。
@@ -357,7 +357,7 @@ class AttentionExplorer:
         bundle = dict(self.widget.box._repr_mimebundle_() or {})
         bundle["text/html"] = self.html()
         n = len(self.data["sentences"])
-        bundle["text/plain"] = (f"アテンションの explorer ({n} 文、{self.layers} 層 × "
+        bundle["text/plain"] = (f"アテンションの探索器 ({n} 文、{self.layers} 層 × "
                                 f"{self.heads} ヘッド)")
         return bundle
 

@@ -78,7 +78,9 @@ def _check_prompt(tokenizer, prompt: Any, max_len: int) -> list[int]:
     unknown = list(dict.fromkeys(c for c in prompt if c not in stoi or c == unk))
     if unknown:
         names = "、".join(f"「{c}」" if c.strip() else f"U+{ord(c):04X}" for c in unknown)
-        raise ValueError(f"プロンプトに、語彙にない文字があります: {names}。"
+        ascii_hint = ("半角の空白は語彙にありません (全角の空白「　」は使えます)。"
+                      if " " in unknown and "\u3000" in stoi else "")
+        raise ValueError(f"プロンプトに、語彙にない文字があります: {names}。{ascii_hint}"
                          "訓練用テキストに出てくる文字だけで書いてください")
     if len(prompt) > max_len:
         raise ValueError(f"プロンプト ({len(prompt)} 文字) がモデルの文脈の長さ "

@@ -400,9 +400,10 @@ def test_block_and_model_parameter_counts(bank):
 def test_perplexity_item(bank):
     q = find_question(bank, "gpt-ppl")
     assert q["answer"] == pytest.approx(math.exp(2.0))
-    assert sorted(_hint_values(q)) == pytest.approx(sorted([4.0, 100.0, math.exp(-2.0)]))
+    assert sorted(_hint_values(q)) == pytest.approx(sorted([4.0, 100.0, math.exp(-2.0), 7.4]))
     _assert_hints_shown(q)
     assert grade(q, "7.39").correct and not grade(q, "7.2").correct
+    assert not grade(q, "7.4").correct                     # 丸めすぎ: 小数第 2 位までのヒント
 
 
 # ---------------------------------------------------------------- コード課題

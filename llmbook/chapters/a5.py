@@ -81,6 +81,8 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     """確率の高い順に、累積が p に届くまでを残し、ほかを −∞ にする (A-5 §3 で導入)。"""
     check_logits(logits)
     check_top_p(p)                                           # 0 < p <= 1 か
+    if p >= 1:
+        return logits                                        # すべて残す (float の和の丸めを避ける)
     probs, order = logits.softmax(-1).sort(dim=-1, descending=True)   # (..., V) 高い順
     before = probs.cumsum(-1) - probs                        # 自分より前 (高い方) の確率の和
     drop = before >= p                                       # 前だけで p に届いていれば外す

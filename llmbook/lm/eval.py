@@ -189,8 +189,14 @@ class StreamingLMMixin(SamplingMixin):
             feats = self.stream_features(ids)
             idx = torch.tensor([int(p) - 1 for p in positions], device=feats.device)
             return self.head(feats[idx]).argmax(-1).cpu()
+        return self.next_probs_at(ids, positions).argmax(-1)
+
+    @torch.no_grad()
+    def next_probs_at(self, ids: torch.Tensor, positions: Sequence[int]) -> torch.Tensor:
+        """各位置 p (1 以上) で、直前 min(p, ``sample_context``) 文字を窓として読んだ次の文字の
+        分布: (len(positions), V) の float64 (CPU)。``predict_at`` と同じ窓 (A-5 §5 でも使う)。"""
         ctx = self.sample_context
-        preds = torch.empty(len(positions), dtype=torch.long)
+        probs: list = [None] * len(positions)
         groups: dict[int, list[int]] = {}
         for i, p in enumerate(positions):
             groups.setdefault(min(int(p), ctx), []).append(i)
@@ -199,5 +205,6 @@ class StreamingLMMixin(SamplingMixin):
                 part = idx[k:k + 64]
                 ends = [int(positions[i]) for i in part]
                 win = torch.stack([ids[e - width:e] for e in ends])
-                preds[part] = self.next_probs(win).argmax(-1)
-        return preds
+                for i, row in zip(part, self.next_probs(win)):
+                    probs[i] = row
+        return torch.stack(probs)

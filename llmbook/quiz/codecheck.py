@@ -257,8 +257,12 @@ def check_against_reference(
         f"、得点になるのは {earned} 項目。誤った実装でも通る項目は得点に数えません"
     )
     everywhere = [why for (_, why), m in zip(diagnoses, matches) if mismatched and m == mismatched]
-    diagnosed = everywhere or [why for (_, why), m in zip(diagnoses, matches) if m]
-    advice = [f"考えられる原因: {why}" for why in diagnosed + explained]
+    # 一部の項目でだけ誤りの実装と同じだったときは、確かではないことを添える (その項目の
+    # 出力がたまたま一致しただけで、原因は別のことがある)
+    partly = [] if everywhere else [
+        f"{why} (ただし、誤りの項目の一部でだけこの誤りと同じ出力でした。別の原因かもしれません)"
+        for (_, why), m in zip(diagnoses, matches) if m]
+    advice = [f"考えられる原因: {why}" for why in everywhere + partly + explained]
     scoring = [] if earned == passed else [
         f"得点の付け方: 通った項目のうち{''.join(f'【{u}】' for u in uncounted)}は、"
         "よくある誤りの実装でも通ってしまうので数えません (通っても、正しく書けた証拠に"
