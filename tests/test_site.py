@@ -484,3 +484,187 @@ def test_every_page_stays_on_the_local_server_and_typesets_math(browser, server)
         assert not errors, (name, errors)
         pg.close()
     assert not outside, sorted(set(outside))
+
+
+# ---- 検索の入り口・印刷・404 ページ・表紙 (issue 11) ------------------------------------------
+
+
+def _visible_search_entries(pg):
+    return pg.locator(".search-button__button:visible, input[type=search]:visible")
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_one_search_entry_with_a_japanese_placeholder(browser, server, width):
+    """幅 1280 px では検索の入り口が 1 つだけ (ヘッダーとサイドバーに 2 つ並ばない)。390 px でも
+    入り口があり、開いた検索欄の案内の文字は日本語 (_config.yml の search_bar_text)。"""
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    want = cfg["sphinx"]["config"]["html_theme_options"]["search_bar_text"]
+    pg = browser.new_page()
+    pg.set_viewport_size({"width": width, "height": 900})
+    pg.goto(server + "/intro.html")
+    entries = _visible_search_entries(pg)
+    assert entries.count() == 1, entries.evaluate_all("els => els.map(e => e.outerHTML)")
+    entries.first.click()
+    box = pg.locator("#pst-search-dialog input[type=search]")
+    box.wait_for(state="visible")
+    assert box.get_attribute("placeholder") == want
+    box.fill("自己注意")
+    box.press("Enter")
+    pg.wait_for_url("**/search.html?q=*")
+    assert pg.locator("input[type=search][placeholder='Search this book...']").count() == 0
+    pg.close()
+
+
+def test_print_view_hides_answers_and_points_to_the_site(page):
+    """印刷 (media=print) では、読者が開いた採点結果・模範解答・解答例も、入力欄とボタンも載らず、
+    問題文と「サイトかノートブックで」の案内が載る。画面に戻すと元どおり。"""
+    q = question(page, "q5-sqrt")
+    q.locator("input").fill("7")
+    q.locator("button.llmbook-submit").click()
+    essay = question(page, "q7-essay")
+    essay.locator("textarea").fill("位置を区別できないから。")
+    essay.locator("button", has_text="模範解答と要点を見る").click()
+    code = question(page, "q8-code")
+    code.locator("button", has_text="解答例を見る").click()
+    shown = [q.locator(".llmbook-feedback"), essay.locator(".llmbook-model"),
+             code.locator(".llmbook-extra"), q.locator("input"), q.locator("button").first,
+             essay.locator("textarea"), page.locator(".llmbook-summary")]
+    assert all(loc.is_visible() for loc in shown)
+    page.emulate_media(media="print")
+    assert not any(loc.is_visible() for loc in shown)
+    assert page.locator(".llmbook-quiz input:visible, .llmbook-quiz button:visible, "
+                        ".llmbook-quiz select:visible").count() == 0
+    assert q.locator(".llmbook-prompt").is_visible()
+    assert question(page, "q7-perm").locator(".llmbook-choice label").first.is_visible()
+    note = page.locator(".llmbook-quiz-body").first.evaluate(
+        "el => getComputedStyle(el, '::before').content")
+    assert "Web サイトかノートブック" in note, note
+    assert page.pdf()[:4] == b"%PDF"
+    page.emulate_media(media="screen")
+    assert all(loc.is_visible() for loc in shown)
+
+
+def test_print_view_keeps_explorers_within_the_page(browser, server):
+    """印刷では探索器に「サイトかノートブックで」の案内を載せ、A4 の幅 (約 700 px) に収める。"""
+    for stem, boxes in (("a3_multi_head_attention", [".llmbook-scaling"]),
+                        ("a5_causal_generation", [".llmbook-attn", ".llmbook-gen"])):
+        pg, errors = _open_chapter(browser, server, stem)
+        pg.set_viewport_size({"width": 700, "height": 1000})
+        pg.emulate_media(media="print")
+        for sel in boxes:
+            box = pg.locator(sel).first
+            note = box.evaluate("el => getComputedStyle(el, '::before').content")
+            assert "ノートブック" in note, (stem, sel, note)
+            over = box.evaluate(
+                "el => [el.getBoundingClientRect().right, document.documentElement.clientWidth,"
+                " el.scrollWidth - el.clientWidth]")
+            assert over[0] <= over[1] and over[2] <= 1, (stem, sel, over)
+        assert not errors, (stem, errors)
+        pg.close()
+
+
+def _only_local(base: str, outside: list[str]):
+    """pg.route に渡す関数: base 以外への要求は止めて、その URL を outside に記録する。"""
+
+    def route(r):
+        if r.request.url.startswith(base):
+            r.continue_()
+        else:
+            outside.append(r.request.url)
+            r.abort()
+
+    return route
+
+
+class _Pages(_Quiet):
+    """GitHub Pages のまね: サイトを prefix (/<リポジトリ名>/) の下に置き、ないアドレスには
+    そのアドレスのまま 404.html の中身を状態 404 で返す。"""
+
+    prefix = "/"
+
+    def do_GET(self):
+        from urllib.parse import unquote, urlsplit
+
+        parts = urlsplit(self.path)
+        path = unquote(parts.path)
+        if path.startswith(self.prefix):
+            rel = path[len(self.prefix):] or "index.html"
+            target = (SITE / rel).resolve()
+            if target.is_dir():
+                target = target / "index.html"
+            if target.is_file() and SITE.resolve() in target.parents:
+                self.path = "/" + target.relative_to(SITE.resolve()).as_posix()
+                return super().do_GET()
+        body = (SITE / "404.html").read_bytes()
+        self.send_response(404)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_404_page_is_japanese_and_its_links_work(browser):
+    """ない深いアドレスでも 404 ページが CSS つきで表示され、外へ要求を出さず、
+    表紙・各章・用語集へのリンクがどれも開ける (リンクの頭は repository.url から作る)。"""
+    from llmbook.book import PUBLISHED
+    from llmbook.export import read_repository
+    from llmbook.sitepages import urls_prefix
+
+    prefix = urls_prefix(read_repository(ROOT)[0])
+    handler = type("Handler", (_Pages,), {"prefix": prefix})
+    srv = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(SITE)))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{srv.server_address[1]}"
+    pg = browser.new_page()
+    outside, failed, errors = [], [], []
+    pg.route("**/*", _only_local(base, outside))
+    missing = f"{base}{prefix}chapters/no-such-dir/no-such-page.html"
+    # 状態 404 の本体そのものについての「Failed to load resource」だけは、意図したもの
+    pg.on("console", lambda m: errors.append((m.text, m.location.get("url")))
+          if m.type == "error" and m.location.get("url") != missing else None)
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("response", lambda r: failed.append((r.status, r.url))
+          if r.status >= 400 and r.url != missing else None)
+    try:
+        assert pg.goto(missing).status == 404
+        pg.wait_for_timeout(300)
+        assert pg.locator("html").get_attribute("lang") == "ja"
+        assert "ページが見つかりません" in pg.title()
+        assert pg.locator("article h1").inner_text() == "ページが見つかりません"
+        # テーマの CSS が届いている (左の目次はサイドバーに並び、本文より左にある)
+        nav = pg.locator(".bd-sidebar-primary").bounding_box()
+        assert nav and nav["x"] < pg.locator("article h1").bounding_box()["x"]
+        links = pg.locator("article ul.llmbook-404-chapters a")
+        assert links.count() == len(PUBLISHED) + 1                     # 各章と用語集
+        hrefs = [*links.evaluate_all("els => els.map(e => e.getAttribute('href'))"),
+                 pg.locator("article a", has_text="表紙").get_attribute("href")]
+        for href in hrefs:
+            assert href.startswith(prefix), href
+            assert pg.request.get(base + href).status == 200, href
+        pg.locator("article a", has_text="表紙").click()
+        pg.wait_for_url(f"{base}{prefix}intro.html")
+        assert "大規模言語モデル入門" in pg.locator("article h1").first.inner_text()
+        assert not failed and not errors and not outside, (failed, errors, outside)
+    finally:
+        pg.close()
+        srv.shutdown()
+
+
+def test_intro_links_the_readme_and_launch_buttons_are_on_chapter_pages(browser, server):
+    """表紙: README はリポジトリの README へのリンク。ロケット (Colab) のボタンは各章の
+    ページにあり、表紙にはない (表紙の文もそう書く)。"""
+    from llmbook.export import read_repository
+
+    url, branch = read_repository(ROOT)
+    pg = browser.new_page()
+    pg.goto(server + "/intro.html")
+    assert pg.locator(f'main a[href="{url}/blob/{branch}/README.md"]').count() == 1
+    assert "{{" not in pg.locator("main").inner_text()
+    assert "各章のページの上部" in pg.locator("main").inner_text()
+    assert pg.locator(".dropdown-launch-buttons").count() == 0
+    pg.goto(server + "/chapters/a1_language_models.html")
+    assert pg.locator(".dropdown-launch-buttons").count() == 1
+    pg.close()
