@@ -6,7 +6,8 @@
 表は横スクロールの枠 (``<div class="llmbook-table">``) に入れる: 幅 390 px の画面でも列を
 押しつぶさず、はみ出す分だけ横にスクロールする。数のセル (``class="num"``) は折り返さず右に
 そろえる。見た目は Web サイトでは ``llmbook/site_static/book.css``、JupyterLab や Colab では
-最小限のインラインの style で決まる。
+最小限のインラインの style で決まる。枠は ``tabindex="0"`` でキーボードからもフォーカスでき、
+矢印キーで横にスクロールできる (axe-core の scrollable-region-focusable)。
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def table_html(header: Sequence[object], rows: Iterable[Sequence[object]]) -> st
     """
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = "".join("<tr>" + "".join(_td(c) for c in row) + "</tr>" for row in rows)
-    return (f'<div class="llmbook-table" style="{_WRAP_STYLE}">'
+    return (f'<div class="llmbook-table" style="{_WRAP_STYLE}" tabindex="0">'
             f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
 
 

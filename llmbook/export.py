@@ -112,7 +112,10 @@ def site_address(url: str) -> str | None:
     parts = url.removeprefix("https://github.com/").split("/")
     if not url.startswith("https://github.com/") or len(parts) != 2 or not all(parts):
         return None
-    return f"https://{parts[0].lower()}.github.io/{parts[1]}/"
+    owner, name = parts[0].lower(), parts[1]
+    if name.lower() == f"{owner}.github.io":                  # ユーザーのサイト (根に公開される)
+        return f"https://{owner}.github.io/"
+    return f"https://{owner}.github.io/{name}/"
 
 
 def readme_block(url: str, branch: str) -> str:
