@@ -86,6 +86,32 @@ def correct_texts(q: dict) -> list:
     return [c["text"] for c in q["choices"] if c["correct"]]
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """小さな行列ばかりのテストを 1 スレッドで (共有の 2 コアでは、2 スレッドが何十倍も遅い)。"""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def diagnoses(result) -> list[str]:
+    """コード課題の採点結果のうち、「考えられる原因」の行。"""
+    return [d for d in result.details if d.startswith("考えられる原因")]
+
+
+def assert_mistake_gets_zero_and_its_diagnosis(check, mistakes, words, index: int) -> None:
+    """よくある誤り mistakes[index] が 0 点で、その誤りの説明 (words[index] を含む) だけが出る。"""
+    assert len(words) == len(mistakes)
+    wrong, why = mistakes[index]
+    r = check(wrong)
+    assert r.status == "incorrect" and r.score == 0
+    advice = diagnoses(r)
+    assert len(advice) == 1 and why in advice[0] and words[index] in advice[0], advice
+
+
 def assert_code_solutions_pass_and_starters_fail(bank):
     """各コード課題で、模範解答は満点、ひな形 (None を返す) は 0 点で理由が出ることを確かめる。"""
     from llmbook.quiz import grade

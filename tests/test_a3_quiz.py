@@ -16,8 +16,10 @@ import torch.nn as nn
 from conftest import (
     assert_auto_questions_grade,
     assert_code_solutions_pass_and_starters_fail,
+    assert_mistake_gets_zero_and_its_diagnosis,
     correct_response,
     correct_texts,
+    diagnoses,
     find_question,
 )
 from llmbook.chapters.a3 import (
@@ -257,7 +259,7 @@ def test_code_solutions_pass_and_starters_fail_gracefully(bank):
 
 
 def _only_diagnosis(result) -> str:
-    advice = [d for d in result.details if d.startswith("考えられる原因")]
+    advice = diagnoses(result)
     assert len(advice) == 1, advice
     return advice[0]
 
@@ -293,12 +295,8 @@ MHA_WORDS = [
 
 @pytest.mark.parametrize("index", range(len(C.MHA_MISTAKES)))
 def test_mha_mistakes_get_zero_and_their_diagnosis(index):
-    wrong, why = C.MHA_MISTAKES[index]
-    assert len(MHA_WORDS) == len(C.MHA_MISTAKES)
-    r = C.check_multi_head_attention(wrong)
-    assert r.status == "incorrect" and r.score == 0
-    advice = _only_diagnosis(r)
-    assert why in advice and MHA_WORDS[index] in advice
+    assert_mistake_gets_zero_and_its_diagnosis(C.check_multi_head_attention, C.MHA_MISTAKES,
+                                               MHA_WORDS, index)
 
 
 def test_broken_answers_get_a_clear_message_not_a_crash(bank):

@@ -16,8 +16,10 @@ import torch.nn.functional as F
 from conftest import (
     assert_auto_questions_grade,
     assert_code_solutions_pass_and_starters_fail,
+    assert_mistake_gets_zero_and_its_diagnosis,
     correct_response,
     correct_texts,
+    diagnoses,
     find_question,
 )
 from llmbook.chapters.a2 import causal_mask
@@ -330,10 +332,6 @@ def test_code_solutions_pass_and_starters_fail_gracefully(bank):
         assert "return を書き忘れていませんか" in " ".join(r.details), q["id"]
 
 
-def _diagnoses(result) -> list[str]:
-    return [d for d in result.details if d.startswith("考えられる原因")]
-
-
 #: 採点関数ごとの「よくある誤り」の説明に入っているはずの言葉 (誤りの並びと同じ順)
 WORDS = {
     "gelu": ["sigmoid(1.702 x) の近似", "0.5 を忘れて", "erf(x) を使って",
@@ -351,12 +349,7 @@ CHECKS = {"gelu": (C.check_gelu, C.GELU_MISTAKES),
                                          for i in range(len(mistakes))])
 def test_each_known_mistake_gets_zero_and_its_own_diagnosis(name, index):
     check, mistakes = CHECKS[name]
-    assert len(WORDS[name]) == len(mistakes)
-    wrong, why = mistakes[index]
-    r = check(wrong)
-    assert r.status == "incorrect" and r.score == 0
-    advice = _diagnoses(r)
-    assert len(advice) == 1 and why in advice[0] and WORDS[name][index] in advice[0], advice
+    assert_mistake_gets_zero_and_its_diagnosis(check, mistakes, WORDS[name], index)
 
 
 def test_gelu_swapped_branches_get_both_branch_diagnoses():
@@ -365,7 +358,7 @@ def test_gelu_swapped_branches_get_both_branch_diagnoses():
 
     r = C.check_gelu(swapped)
     assert r.status == "incorrect" and r.score == 0
-    advice = " ".join(_diagnoses(r))
+    advice = " ".join(diagnoses(r))
     assert "tanh 近似になっていません" in advice and "ときも tanh 近似になっています" in advice
 
 

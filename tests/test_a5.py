@@ -35,12 +35,7 @@ JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 V = 50
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)                 # 小さな行列ばかり: 共有の 2 コアでは 1 の方が速い
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")   # 小さな行列ばかり: 1 スレッドで
 
 
 def _small(**kw):

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from conftest import (
     assert_auto_questions_grade,
     assert_code_solutions_pass_and_starters_fail,
+    assert_mistake_gets_zero_and_its_diagnosis,
     correct_response,
     correct_texts,
     find_question,
@@ -50,13 +51,7 @@ def bank():
     return load_bank("a5", reload=True)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """小さな行列ばかりなので 1 スレッドで (共有の 2 コアでは、2 スレッドが何十倍も遅くなる)。"""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")   # 小さな行列ばかり: 1 スレッドで
 
 
 def _kept(z: torch.Tensor) -> list:
@@ -487,10 +482,6 @@ def test_other_correct_ways_of_writing_them_pass():
         assert C.check_top_p_filter(fn).status == "correct", fn.__name__
 
 
-def _diagnoses(result) -> list[str]:
-    return [d for d in result.details if d.startswith("考えられる原因")]
-
-
 #: 採点関数ごとの「よくある誤り」の説明に入っているはずの言葉 (誤りの並びと同じ順)
 WORDS = {
     "causal": ["上下逆", "√d_k で割っていない", "d_k で割っている", "割り直していない",
@@ -508,12 +499,7 @@ CHECKS = {"causal": (C.check_causal_attention, C.CAUSAL_MISTAKES),
                                          for i in range(len(mistakes))])
 def test_each_known_mistake_gets_zero_and_its_own_diagnosis(name, index):
     check, mistakes = CHECKS[name]
-    assert len(WORDS[name]) == len(mistakes)
-    wrong, why = mistakes[index]
-    r = check(wrong)
-    assert r.status == "incorrect" and r.score == 0
-    advice = _diagnoses(r)
-    assert len(advice) == 1 and why in advice[0] and WORDS[name][index] in advice[0], advice
+    assert_mistake_gets_zero_and_its_diagnosis(check, mistakes, WORDS[name], index)
 
 
 def test_nan_and_future_leaks_are_reported_in_words():

@@ -470,14 +470,7 @@ def _site_pages() -> list:
 def test_every_page_stays_on_the_local_server_and_typesets_math(browser, server):
     """どのページも外部 (CDN など) に要求を出さず、コンソールのエラーもなく、数式が描かれる。"""
     outside: list[str] = []
-
-    def route(r):
-        if r.request.url.startswith(server):
-            r.continue_()
-        else:
-            outside.append(r.request.url)
-            r.abort()
-
+    route = _only_local(server, outside)
     pages = _site_pages()
     assert len(pages) >= 10, pages
     for name in pages:
